@@ -104,3 +104,7 @@ def run_paths(run: str | None = None, runs_dir: Path | None = None) -> RunPaths:
     root = Path(runs_dir or RUNS_DIR) / (run or get_profile().name)
     root.mkdir(parents=True, exist_ok=True)
     return RunPaths(root)
+
+# Where the course lives on GitHub: the notebooks' Colab badges and setup cells use this (tests check it).
+KIT_REPO = "course-kit/embedding-finetune-kit"
+COLAB_BADGE_PREFIX = f"https://colab.research.google.com/github/{KIT_REPO}/blob/main/notebooks/"

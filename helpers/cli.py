@@ -1,0 +1,74 @@
+"""Command line: ``python -m helpers run`` runs the whole course headless; one subcommand per stage."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from helpers import config
+
+DESCRIPTION = """Fine-tune an embedding model on your own PDFs, headless.
+
+  python -m helpers run                 all stages on the sample corpus (offline defaults)
+  python -m helpers run --pdfs my_pdfs  the same on your own folder of PDFs
+  python -m helpers doctor              what this machine has, and what is missing
+
+Each stage reads the previous stage's artifact from runs/<run>/ and is skipped when its inputs and
+settings have not changed, so a killed run continues where it stopped."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from helpers.stages import STAGE_NAMES
+
+    parser = argparse.ArgumentParser(prog="python -m helpers", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="check Python, packages, device, model hub, LLM and disk")
+    run = sub.add_parser("run", help="run every stage in order")
+    _add_run_options(run)
+    for name in STAGE_NAMES:
+        _add_run_options(sub.add_parser(name, help=f"run only the {name} stage"))
+    return parser
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pdfs", type=Path, default=config.SAMPLE_CORPUS_DIR,
+                   help="folder (or one file) of PDFs (default: the bundled sample corpus)")
+    p.add_argument("--model", default=None,
+                   help=f"base model: hub id, local folder or 'fallback' (default: {config.BASE_MODEL_ID}, "
+                        "or the bundled MiniLM when the hub cannot be reached)")
+    p.add_argument("--profile", choices=list(config.PROFILES), default=None,
+                   help=f"size of every stage (default: ${config.PROFILE_ENV} or {config.DEFAULT_PROFILE})")
+    p.add_argument("--run", default=None,
+                   help="run name: artifacts go to <runs-dir>/<run> (default: the profile name)")
+    p.add_argument("--runs-dir", type=Path, default=config.RUNS_DIR, help="where runs are written")
+    p.add_argument("--generator", choices=["auto", "llm", "offline"], default="auto",
+                   help="question generator: the LLM when configured (auto), or force one")
+    p.add_argument("--force", action="store_true", help="rerun stages even when nothing changed")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "doctor":
+        from helpers.doctor import main as doctor
+
+        return doctor()
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from helpers.pipeline import RunSettings, run_all
+    from helpers.stages import STAGES
+
+    settings = RunSettings(pdf_dir=args.pdfs, model_id=args.model, profile=config.get_profile(args.profile),
+                           run=args.run, runs_dir=args.runs_dir, generator=args.generator, force=args.force)
+    stages = STAGES if args.command == "run" else [s for s in STAGES if s.name == args.command]
+    print(f"Run {settings.paths.root} | profile {settings.profile.name} | PDFs {settings.pdf_dir}")
+    started = time.perf_counter()
+    summaries = run_all(stages, settings)
+    print(f"\nFinished in {time.perf_counter() - started:.0f} s:")
+    for name, summary in summaries.items():
+        state = "skipped (unchanged)" if summary.get("skipped") else f"{summary.get('seconds', 0):.1f} s"
+        print(f"  {name:<10} {state}")
+    return 0

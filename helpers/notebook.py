@@ -1,0 +1,22 @@
+"""What every notebook prints first: profile, device, base model, LLM, run folder."""
+
+from __future__ import annotations
+
+from helpers import config
+
+
+def show_setup(run: str | None = None) -> config.RunPaths:
+    """Print the settings this notebook runs with (never an API key) and return the run's paths."""
+    from helpers.llm import llm_settings
+    from helpers.models import hub_reachable, pick_device
+
+    profile = config.get_profile()
+    paths = config.run_paths(run)
+    hub_ok, hub_why = hub_reachable()
+    llm = llm_settings()
+    print(f"profile    : {profile.name}  (set {config.PROFILE_ENV}=smoke|workshop|full to change)")
+    print(f"device     : {pick_device()}")
+    print(f"base model : {config.BASE_MODEL_ID}" + ("" if hub_ok else f"  -> offline fallback ({hub_why})"))
+    print(f"LLM        : {llm.describe() if llm else 'not configured (offline generator and answerer)'}")
+    print(f"run folder : {paths.root}")
+    return paths

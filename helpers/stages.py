@@ -1,0 +1,50 @@
+"""The five course stages as pipeline steps: each calls one stage module's entry point."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from helpers import config
+from helpers.pipeline import RunSettings, Stage
+
+
+def _chunk(s: RunSettings) -> dict:
+    from helpers.chunking import build_chunks
+
+    return build_chunks(s.pdf_dir, s.paths.chunks)
+
+
+def _questions(s: RunSettings) -> dict:
+    from helpers.questions import build_pairs
+
+    return build_pairs(s.paths.chunks, s.paths.pairs, profile=s.profile, generator=s.generator,
+                       cache_dir=config.RUNS_DIR / "llm_cache")
+
+
+def _train(s: RunSettings) -> dict:
+    from helpers.training import finetune
+
+    return finetune(s.paths.pairs, s.paths.model, model_id=s.model_id, profile=s.profile).summary()
+
+
+def _evaluate(s: RunSettings) -> dict:
+    from helpers.evaluation import evaluate_run
+
+    result = evaluate_run(s.paths, base_model_id=s.model_id)
+    return {"written": str(s.paths.eval), "disagreement": result.get("disagreement")}
+
+
+def _profile(s: RunSettings) -> dict:
+    return asdict(s.profile)
+
+
+STAGES: list[Stage] = [
+    Stage("chunk", lambda s: [s.pdf_dir], lambda p: p.chunks, _chunk, lambda s: {}),
+    Stage("questions", lambda s: [s.paths.chunks], lambda p: p.pairs, _questions,
+          lambda s: {"profile": _profile(s), "generator": s.generator}),
+    Stage("train", lambda s: [s.paths.pairs], lambda p: p.model, _train,
+          lambda s: {"profile": _profile(s), "model": s.model_id}),
+    Stage("evaluate", lambda s: [s.paths.chunks, s.paths.pairs, s.paths.model], lambda p: p.eval, _evaluate,
+          lambda s: {"model": s.model_id}),
+]
+STAGE_NAMES = [stage.name for stage in STAGES]

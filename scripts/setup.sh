@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Create (or reuse) the virtual environment and install the kit into it. Sourced by run.sh and test.sh.
+#   KIT_VENV             where the environment lives (default: .venv)
+#   KIT_EXTRAS           which extras to install (default: dev = everything + test tools)
+#   KIT_TORCH_INDEX_URL  where torch comes from when none is installed, e.g. PyTorch's CPU wheel index
+#                        on a machine without a GPU (a bare pip install of torch pulls several GB of CUDA)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+venv="${KIT_VENV:-.venv}"
+extras="${KIT_EXTRAS:-dev}"
+python_bin="${PYTHON:-python3}"
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "Creating the virtual environment in $venv"
+  "$python_bin" -m venv "$venv"
+fi
+# shellcheck disable=SC1091
+. "$venv/bin/activate"
+
+stamp="$venv/.kit-installed"
+want="$(cat pyproject.toml | sha256sum | cut -c1-16) $extras"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  if ! python -c "import torch" 2>/dev/null; then
+    # Pinned to the CPU build this machine type carries; a torch already present (Colab, conda) is kept.
+    pip install "torch==${KIT_TORCH_VERSION:-2.13.0}" ${KIT_TORCH_INDEX_URL:+--index-url "$KIT_TORCH_INDEX_URL"}
+  fi
+  pip install -e ".[$extras]"
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,13 @@
+"""Shared fixtures: the offline fallback model, loaded once per test session."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def fallback_model():
+    """The bundled all-MiniLM-L6-v2 as a SentenceTransformer (query prompt registered)."""
+    from helpers.models import load_embedding_model
+
+    return load_embedding_model("fallback", device="cpu", quiet=True).model

@@ -1,0 +1,42 @@
+import subprocess
+import sys
+
+import pytest
+
+from helpers import cli, doctor
+from helpers.stages import STAGE_NAMES
+
+
+def test_help_lists_every_stage():
+    out = subprocess.run([sys.executable, "-m", "helpers", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    for name in ["doctor", "run", *STAGE_NAMES]:
+        assert name in out
+
+
+def test_run_options_parse():
+    args = cli.build_parser().parse_args(
+        ["run", "--pdfs", "x", "--model", "fallback", "--profile", "workshop", "--run", "r1", "--force"])
+    assert (str(args.pdfs), args.model, args.profile, args.run, args.force) == (
+        "x", "fallback", "workshop", "r1", True)
+
+
+def test_bad_profile_is_refused():
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["run", "--profile", "huge"])
+
+
+def test_doctor_passes_here_and_never_prints_the_key(monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert doctor.main() == 0
+    out = capsys.readouterr().out
+    assert "sk-test-secret-123" not in out
+    assert "offline fallback model" in out and "HF_HUB_OFFLINE" in out
+
+
+def test_doctor_names_the_fix_for_a_missing_package(monkeypatch, capsys):
+    monkeypatch.setattr(doctor, "REQUIRED_PACKAGES", (*doctor.REQUIRED_PACKAGES, "no-such-package-xyz"))
+    assert doctor.main() == 1
+    out = capsys.readouterr().out
+    assert "[ERR] no-such-package-xyz" in out and "pip install" in out
