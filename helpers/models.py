@@ -128,9 +128,19 @@ def _load_fallback(requested: str, device: str, reason: str) -> LoadedModel:
 
 
 def _st(name_or_path: str, device: str, **kwargs):
+    """SentenceTransformer(...) without transformers' per-tensor load report and progress bar."""
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
-    return SentenceTransformer(name_or_path, device=device, **kwargs)
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        return SentenceTransformer(name_or_path, device=device, **kwargs)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _register_query_prompt(model, prompt: str) -> None:
