@@ -37,6 +37,7 @@ class Profile:
     batch_size: int
     max_seq_length: int
     eval_max_queries: int | None  # cap on evaluation queries (None: all)
+    rag_max_questions: int | None = None  # cap per query set on RAG chain + RAGAS questions (None: all)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -44,7 +45,7 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", max_chunks=120, questions_per_chunk=2, epochs=1, batch_size=32,
-                     max_seq_length=256, eval_max_queries=None),
+                     max_seq_length=256, eval_max_queries=None, rag_max_questions=30),
     "workshop": Profile("workshop", max_chunks=None, questions_per_chunk=3, epochs=2, batch_size=32,
                         max_seq_length=512, eval_max_queries=None),
     "full": Profile("full", max_chunks=None, questions_per_chunk=5, epochs=5, batch_size=64,
@@ -85,6 +86,10 @@ class RunPaths:
     @property
     def rag_eval(self) -> Path:
         return self.root / "rag_eval.json"
+
+    @property
+    def qdrant(self) -> Path:
+        return self.root / "qdrant"
 
     @property
     def plots(self) -> Path:

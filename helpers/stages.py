@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from helpers import config
 from helpers.pipeline import RunSettings, Stage
 
 
 def _chunk(s: RunSettings) -> dict:
     from helpers.chunking import build_chunks
+    from helpers.models import load_embedding_model
 
-    return build_chunks(s.pdf_dir, s.paths.chunks)
+    # Chunk lengths are measured with the base model's own tokenizer, so nothing is truncated later.
+    return build_chunks(s.pdf_dir, s.paths.chunks, tokenizer=load_embedding_model(s.model_id).model)
 
 
 def _questions(s: RunSettings) -> dict:
     from helpers.questions import build_pairs
 
+    # The offline MiniLM is enough to catch near-duplicate questions, whatever model is fine-tuned.
     return build_pairs(s.paths.chunks, s.paths.pairs, profile=s.profile, generator=s.generator,
-                       cache_dir=config.RUNS_DIR / "llm_cache")
+                       cache_dir=s.runs_dir / "llm_cache", model="fallback")
 
 
 def _train(s: RunSettings) -> dict:
@@ -28,7 +30,7 @@ def _train(s: RunSettings) -> dict:
 
 
 def _evaluate(s: RunSettings) -> dict:
-    from helpers.evaluation import evaluate_run
+    from helpers.evaluation_report import evaluate_run
 
     result = evaluate_run(s.paths, base_model_id=s.model_id)
     return {"written": str(s.paths.eval), "disagreement": result.get("disagreement")}
@@ -39,7 +41,7 @@ def _profile(s: RunSettings) -> dict:
 
 
 STAGES: list[Stage] = [
-    Stage("chunk", lambda s: [s.pdf_dir], lambda p: p.chunks, _chunk, lambda s: {}),
+    Stage("chunk", lambda s: [s.pdf_dir], lambda p: p.chunks, _chunk, lambda s: {"model": s.model_id}),
     Stage("questions", lambda s: [s.paths.chunks], lambda p: p.pairs, _questions,
           lambda s: {"profile": _profile(s), "generator": s.generator}),
     Stage("train", lambda s: [s.paths.pairs], lambda p: p.model, _train,
