@@ -1,0 +1,1 @@
+"""Test doubles shared by the tests, the benchmarks and the notebooks (standard library only)."""
