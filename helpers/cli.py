@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import time
 from pathlib import Path
 
 from helpers import config
+from helpers.llm import LLMError
+
+# Errors a user can act on: one clear line, exit code 2, no stack trace.
+USER_ERRORS = (ValueError, FileNotFoundError, LLMError, OSError)
 
 DESCRIPTION = """Fine-tune an embedding model on your own PDFs, headless.
 
@@ -54,11 +59,26 @@ def main(argv: list[str] | None = None) -> int:
         from helpers.doctor import main as doctor
 
         return doctor()
-    return _run(args)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("\nInterrupted: finished stages are kept; run the same command again to continue.")
+        return 130
+    except USER_ERRORS as exc:
+        print(f"\nError: {_one_line(exc)}")
+        print("Finished stages are kept; fix this and run the same command again.")
+        return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"the disk is full ({exc.filename or 'runs folder'}): free space or set KIT_RUNS_DIR elsewhere"
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _run(args: argparse.Namespace) -> int:
     from helpers.pipeline import RunSettings, run_all
+    from helpers.run_report import write_run_report
     from helpers.stages import STAGES
 
     settings = RunSettings(pdf_dir=args.pdfs, model_id=args.model, profile=config.get_profile(args.profile),
@@ -67,8 +87,10 @@ def _run(args: argparse.Namespace) -> int:
     print(f"Run {settings.paths.root} | profile {settings.profile.name} | PDFs {settings.pdf_dir}")
     started = time.perf_counter()
     summaries = run_all(stages, settings)
+    report_md, report_html = write_run_report(settings.paths)
     print(f"\nFinished in {time.perf_counter() - started:.0f} s:")
     for name, summary in summaries.items():
         state = "skipped (unchanged)" if summary.get("skipped") else f"{summary.get('seconds', 0):.1f} s"
         print(f"  {name:<10} {state}")
+    print(f"Report: {report_html}  (and {report_md.name})")
     return 0

@@ -93,6 +93,8 @@ def load_embedding_model(
     device = device or pick_device()
     if requested.lower() in FALLBACK_ALIASES:
         loaded = _load_fallback(requested, device, "asked for the offline fallback")
+    elif requested.startswith((".", "/", "~")) and not Path(requested).expanduser().is_dir():
+        raise ValueError(f"Model folder {requested} does not exist (give a hub id, a folder or 'fallback').")
     elif Path(requested).expanduser().is_dir():
         loaded = LoadedModel(_st(str(Path(requested).expanduser()), device), requested, requested,
                              "local folder")

@@ -40,3 +40,25 @@ def test_doctor_names_the_fix_for_a_missing_package(monkeypatch, capsys):
     assert doctor.main() == 1
     out = capsys.readouterr().out
     assert "[ERR] no-such-package-xyz" in out and "pip install" in out
+
+
+def test_folder_without_readable_pdfs_is_one_clear_error(tmp_path, capsys):
+    (tmp_path / "pdfs").mkdir()
+    (tmp_path / "pdfs" / "notes.pdf").write_text("not a pdf")
+    code = cli.main(["chunk", "--pdfs", str(tmp_path / "pdfs"), "--runs-dir", str(tmp_path / "runs"),
+                     "--model", "fallback"])
+    out = capsys.readouterr().out
+    assert code == 2
+    assert "Error: No text could be loaded" in out and "notes.pdf: not a PDF" in out
+
+
+def test_missing_model_folder_is_one_clear_error(tmp_path, capsys):
+    code = cli.main(["chunk", "--model", str(tmp_path / "no-model"), "--runs-dir", str(tmp_path / "runs")])
+    assert code == 2
+    assert "does not exist" in capsys.readouterr().out
+
+
+def test_full_disk_becomes_advice():
+    import errno
+
+    assert "disk is full" in cli._one_line(OSError(errno.ENOSPC, "No space left on device"))
