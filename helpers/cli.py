@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import time
 from pathlib import Path
 
@@ -81,6 +82,8 @@ def _run(args: argparse.Namespace) -> int:
     from helpers.run_report import write_run_report
     from helpers.stages import STAGES
 
+    if args.profile:  # stage modules read the profile from the environment too
+        os.environ[config.PROFILE_ENV] = args.profile
     settings = RunSettings(pdf_dir=args.pdfs, model_id=args.model, profile=config.get_profile(args.profile),
                            run=args.run, runs_dir=args.runs_dir, generator=args.generator, force=args.force)
     stages = STAGES if args.command == "run" else [s for s in STAGES if s.name == args.command]

@@ -36,6 +36,13 @@ def _evaluate(s: RunSettings) -> dict:
     return {"written": str(s.paths.eval), "disagreement": result.get("disagreement")}
 
 
+def _rag(s: RunSettings) -> dict:
+    from helpers.rag_eval import rag_evaluate_run
+
+    rag_evaluate_run(s.paths, base_model_id=s.model_id)
+    return {"written": str(s.paths.rag_eval)}
+
+
 def _profile(s: RunSettings) -> dict:
     return asdict(s.profile)
 
@@ -48,5 +55,7 @@ STAGES: list[Stage] = [
           lambda s: {"profile": _profile(s), "model": s.model_id}),
     Stage("evaluate", lambda s: [s.paths.chunks, s.paths.pairs, s.paths.model], lambda p: p.eval, _evaluate,
           lambda s: {"model": s.model_id}),
+    Stage("rag", lambda s: [s.paths.chunks, s.paths.pairs, s.paths.model], lambda p: p.rag_eval, _rag,
+          lambda s: {"profile": _profile(s), "model": s.model_id}),
 ]
 STAGE_NAMES = [stage.name for stage in STAGES]
