@@ -39,7 +39,7 @@ def _evaluate(s: RunSettings) -> dict:
 def _rag(s: RunSettings) -> dict:
     from helpers.rag_eval import rag_evaluate_run
 
-    rag_evaluate_run(s.paths, base_model_id=s.model_id)
+    rag_evaluate_run(s.paths, base_model_id=s.model_id, profile=s.profile)
     return {"written": str(s.paths.rag_eval)}
 
 
