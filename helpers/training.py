@@ -210,14 +210,15 @@ def hardware_args(precision: str = "auto", world_size: int = 1) -> dict:
     import torch
 
     cuda = torch.cuda.is_available()
+    ampere = cuda and torch.cuda.get_device_capability()[0] >= 8  # native bf16 and TF32 (a T4 has neither)
     if precision == "auto":
-        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
+        precision = ("bf16" if ampere else "fp16") if cuda else "fp32"
     if precision not in {"fp32", "fp16", "bf16"}:
         raise ValueError(f"Unknown precision {precision!r}: choose auto, fp32, fp16 or bf16.")
     if precision != "fp32" and not cuda:
         raise ValueError(f"{precision} training needs a CUDA GPU; use precision='fp32' (or 'auto').")
     args = {"bf16": precision == "bf16", "fp16": precision == "fp16", "dataloader_pin_memory": cuda}
-    if cuda and torch.cuda.get_device_capability()[0] >= 8:
+    if ampere:
         args["tf32"] = True
     if not cuda and world_size > 1:
         args |= {"use_cpu": True, "ddp_backend": "gloo"}
