@@ -274,7 +274,8 @@ def load_pairs(path: Path | str):
     from datasets import load_from_disk
 
     if not (Path(path) / "dataset_dict.json").exists():
-        raise FileNotFoundError(f"No pairs at {path}: run notebook 02 or `python -m helpers run` first.")
+        raise FileNotFoundError(f"No pairs at {path}: run the questions stage first (notebook 02 or "
+                                "`python -m helpers questions`).")
     return load_from_disk(str(path))
 
 

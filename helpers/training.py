@@ -144,13 +144,10 @@ class TrainResult:
 
 
 def load_pairs(pairs_dir: Path | str):
-    """The pairs ``DatasetDict`` (train/validation/test) saved by the questions stage."""
-    from datasets import load_from_disk
+    """The pairs ``DatasetDict`` saved by the questions stage, checked for what training needs."""
+    from helpers.pairs import load_pairs as load_saved_pairs
 
-    pairs_dir = Path(pairs_dir)
-    if not (pairs_dir / "dataset_dict.json").is_file():
-        raise FileNotFoundError(f"No pairs dataset in {pairs_dir}: run the questions stage (notebook 02).")
-    pairs = load_from_disk(str(pairs_dir))
+    pairs = load_saved_pairs(pairs_dir)
     if "train" not in pairs or len(pairs["train"]) < 2:
         raise ValueError(f"{pairs_dir} needs a 'train' split with at least 2 pairs.")
     missing = set(PAIR_COLUMNS) - set(pairs["train"].column_names)
