@@ -68,6 +68,7 @@ class TrainConfig:
     loss: Literal["mnrl", "cached_mnrl"] = "mnrl"
     mini_batch_size: int = 16  # cached_mnrl only: memory is set by this, negatives by batch_size
     batch_sampler: Literal["no_duplicates", "batch_sampler"] = "no_duplicates"
+    hard_negatives: int = 1  # negatives per question mined with the base model before training (0: none)
     use_query_prompt: bool = True
     eval_steps: int | None = None  # None: about `evals_per_run` evaluations spread over the run
     save_steps: int | None = None  # None: same as eval_steps (the best checkpoint must be a saved one)
@@ -101,12 +102,13 @@ def seed_recipe(full_dim: int, **overrides) -> TrainConfig:
 
     Batch 10 of plain batches (a chunk with several questions is its own in-batch negative), lr 5e-5
     without warmup or weight decay, fp32 on any hardware, Matryoshka dims that skip the full dimension
-    (the seeds train a 1024-dim model at 768 ... 64 only), no query prompt, no validation: the last step
-    is kept.
+    (the seeds train a 1024-dim model at 768 ... 64 only), no query prompt, no hard negatives, no
+    validation: the last step is kept.
     """
     dims = matryoshka_dims(full_dim)[1:] or [full_dim]
     recipe = {"batch_size": 10, "lr": 5e-5, "warmup_ratio": 0.0, "weight_decay": 0.0, "precision": "fp32",
-              "batch_sampler": "batch_sampler", "use_query_prompt": False, "dims": dims, "evals_per_run": 0}
+              "batch_sampler": "batch_sampler", "use_query_prompt": False, "dims": dims, "evals_per_run": 0,
+              "hard_negatives": 0}
     return TrainConfig(**{**recipe, **overrides})
 
 
@@ -374,6 +376,8 @@ def finetune(
         print(f"Already trained with these pairs and settings: {output_dir} (resume=False retrains).")
         return cached
 
+    if cfg.hard_negatives > 0:
+        pairs["train"] = with_hard_negatives(pairs["train"], model, list(corpus.values()), cfg.hard_negatives)
     trainer = _build_trainer(model, loaded, cfg, dims, pairs, corpus, checkpoint_dir, progress, callbacks)
     with trainer.args.main_process_first(desc="checkpoints"):  # rank 0 clears stale ones before others look
         resume_from = prepare_checkpoints(checkpoint_dir, fingerprint, resume)
@@ -518,6 +522,14 @@ def add_hard_negatives(dataset, model, corpus: list[str] | None = None, num_nega
     if num_negatives == 1 and "negative" in mined.column_names:
         mined = mined.rename_column("negative", "negative_1")
     return mined
+
+
+def with_hard_negatives(train, model, corpus: list[str], num_negatives: int):
+    """``train`` with mined negatives; the plain pairs when mining found negatives for no question."""
+    mined = add_hard_negatives(train, model, corpus, num_negatives)
+    print(f"Hard negatives: {num_negatives} per question for {len(mined)} of {len(train)} questions"
+          + ("" if len(mined) else "; training on the plain pairs instead"))
+    return mined if len(mined) else train
 
 
 # ---------------------------------------------------------------------------------------------- CLI
