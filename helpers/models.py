@@ -7,7 +7,6 @@ none), so the rest of the kit can encode queries with ``prompt_name="query"``.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -100,8 +99,9 @@ def load_embedding_model(
     elif preset.source == "distilled":
         loaded = _load_distilled(requested, device, "asked for the distilled static model")
     elif preset.source == "folder":
-        loaded = LoadedModel(_st(str(Path(requested).expanduser()), device), requested, requested,
-                             "local folder", preset)
+        model = _st(str(Path(requested).expanduser()), device)
+        kind = "static" if is_static(model) else "transformer"
+        loaded = LoadedModel(model, requested, requested, "local folder", presets.generic(requested, kind))
     else:
         loaded = _load_from_hub(preset, requested, device)
     _register_query_prompt(loaded.model, loaded.preset.query_prompt)
@@ -154,20 +154,16 @@ def is_static(model) -> bool:
 
 @contextmanager
 def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' load reports and progress bars, and sentence-transformers' warnings."""
+    """Silence transformers' per-tensor load reports and progress bars."""
     from transformers.utils import logging as hf_logging
 
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    st_logger = logging.getLogger("sentence_transformers")
-    st_level = st_logger.level
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    st_logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
         hf_logging.set_verbosity(verbosity)
-        st_logger.setLevel(st_level)
         if bars:
             hf_logging.enable_progress_bar()
 

@@ -22,7 +22,7 @@ MODEL_ENV = "KIT_MODEL"
 DEFAULT_PRESET = "arctic-embed-m"
 STATIC_PRESET = "static-retrieval"  # the static model compared in evaluations (offline: the distilled one)
 HARDWARE = ("t4-16gb", "a100-80gb")
-SMALL_GPU_MAX_GB = 40  # GPUs with less memory than this get the T4 sizes
+SMALL_GPU_MAX_GB = 64  # GPUs with less memory than this (T4, L4, A10, A100 40 GB) get the T4 sizes
 ARCTIC_QUERY_PROMPT = "Represent this sentence for searching relevant passages: "
 # Model families whose every member takes the same query prompt (for model ids outside the table).
 FAMILY_QUERY_PROMPTS = {"snowflake/snowflake-arctic-embed": ARCTIC_QUERY_PROMPT}
@@ -126,15 +126,17 @@ def resolve(name_or_model_id: str | None = None) -> Preset:
     return generic(requested)
 
 
-def generic(model_id: str) -> Preset:
-    """Settings for a model outside the table: its own pooling and length, a family prompt if known, and
-    GPU sizes small enough for an unknown model (cached loss)."""
-    folder = Path(model_id).expanduser().is_dir()
-    prompt = "" if folder else next(
+def generic(model_id: str, kind: Literal["transformer", "static"] = "transformer") -> Preset:
+    """Settings for a model outside the table. A transformer keeps its own pooling and length, takes its
+    family's query prompt if known, and gets GPU sizes safe for any size (cached loss); a static model
+    gets the static presets' settings."""
+    source = "folder" if Path(model_id).expanduser().is_dir() else "hub"
+    if kind == "static":
+        return Preset(model_id, model_id, source=source, dims=(), **_STATIC)
+    prompt = "" if source == "folder" else next(
         (p for prefix, p in FAMILY_QUERY_PROMPTS.items() if model_id.lower().startswith(prefix)), "")
-    return Preset(model_id, model_id, source="folder" if folder else "hub", kind="transformer",
-                  pooling="the model's own", query_prompt=prompt, dims=(), max_seq_length=None, lr=2e-5,
-                  **_GENERIC_FITS)
+    return Preset(model_id, model_id, source=source, kind="transformer", pooling="the model's own",
+                  query_prompt=prompt, dims=(), max_seq_length=None, lr=2e-5, **_GENERIC_FITS)
 
 
 def default_model() -> str:

@@ -7,6 +7,7 @@ result in ``config.CACHE_DIR``, keyed by the fallback's checksum, so it is made 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -39,8 +40,15 @@ def distill_static(source: Path, output: Path, pca_dims: int = PCA_DIMS, **optio
 
     output.parent.mkdir(parents=True, exist_ok=True)
     print(f"Distilling a static model from {source} with model2vec (made once, kept in {output})")
-    with quiet_transformers():
-        module = StaticEmbedding.from_distillation(str(source), pca_dims=pca_dims, **options)
+    # It warns about every distill() argument this model2vec version lacks (apply_zipf, use_subword).
+    warnings = logging.getLogger(StaticEmbedding.__module__)
+    level = warnings.level
+    warnings.setLevel(logging.ERROR)
+    try:
+        with quiet_transformers():
+            module = StaticEmbedding.from_distillation(str(source), pca_dims=pca_dims, **options)
+    finally:
+        warnings.setLevel(level)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; the cache is shared like any model folder
     SentenceTransformer(modules=[module], device="cpu").save(str(tmp))

@@ -272,8 +272,10 @@ def test_static_model_is_fine_tuned_saved_and_reloaded(tmp_path, static_model_pa
     result = finetune(pairs, tmp_path / "model", model_id="static-distilled", config=cfg, progress=False)
 
     assert result.dims == [256, 128, 64] and result.loss_end < result.loss_start
-    tuned = load_embedding_model(str(tmp_path / "model"), device="cpu", quiet=True).model
+    reloaded = load_embedding_model(str(tmp_path / "model"), device="cpu", quiet=True)
+    tuned = reloaded.model
     assert is_static(tuned) and tuned.encode(["a question"]).shape == (1, 256)
+    assert reloaded.preset.kind == "static"  # a folder gets the static settings if it holds a static model
     before = SentenceTransformer(str(static_model_path), device="cpu")[0].embedding.weight
     assert not torch.equal(before, tuned[0].embedding.weight)
     meta = json.loads((tmp_path / "model" / "training_config.json").read_text())
