@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from helpers import config
+from helpers import config, presets
 from helpers.llm import LLMError
 
 # Errors a user can act on: one clear line, exit code 2, no stack trace.
@@ -42,8 +42,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pdfs", type=Path, default=config.SAMPLE_CORPUS_DIR,
                    help="folder (or one file) of PDFs (default: the bundled sample corpus)")
     p.add_argument("--model", default=None,
-                   help=f"base model: hub id, local folder or 'fallback' (default: {config.BASE_MODEL_ID}, "
-                        "or the bundled MiniLM when the hub cannot be reached)")
+                   help=f"base model: a preset ({', '.join(presets.PRESETS)}), any hub id or a local folder "
+                        f"(default: ${presets.MODEL_ENV} or {presets.DEFAULT_PRESET}; offline, hub models "
+                        "fall back to the bundled MiniLM, static ones to a distilled static model)")
     p.add_argument("--profile", choices=list(config.PROFILES), default=None,
                    help=f"size of every stage (default: ${config.PROFILE_ENV} or {config.DEFAULT_PROFILE})")
     p.add_argument("--run", default=None,

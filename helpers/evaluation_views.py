@@ -10,17 +10,21 @@ from matplotlib.ticker import FuncFormatter
 from helpers.evaluation_report import BM25, FINETUNED, HEADLINE, NO_DIM
 
 TABLE_METRICS = (HEADLINE, "mrr@10", "recall@10", "accuracy@1")
+SPEED_COLUMN = "encode sentences/s"
 
 PRECISION_COLORS = {"float32": "tab:blue", "int8": "tab:orange", "binary": "tab:red"}
 SYSTEM_STYLES = {FINETUNED: "-", "base": "--"}
 
 
 def metrics_frame(report: dict, query_set: str = "test", metrics=TABLE_METRICS):
-    """Systems x dimensions (rows) by metrics (columns): "mean [low, high]" with the 95% interval."""
+    """Systems x dimensions (rows) by metrics (columns): "mean [low, high]" with the 95% interval, and how
+    many chunks per second each model encoded on the machine that ran the evaluation."""
     import pandas as pd
 
     table = report["query_sets"][query_set]["metrics"]
-    rows = {(system, dim): {m: "{mean:.3f} [{low:.3f}, {high:.3f}]".format(**values[m]) for m in metrics}
+    speed = {name: s.get("sentences_per_s", "") for name, s in report["systems"].items()}
+    rows = {(system, dim): {**{m: "{mean:.3f} [{low:.3f}, {high:.3f}]".format(**values[m]) for m in metrics},
+                            SPEED_COLUMN: speed.get(system, "")}
             for system, dims in table.items() for dim, values in dims.items()}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["system", "dim"])
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import config
+from helpers import config, presets
 
 
 def show_setup(run: str | None = None) -> config.RunPaths:
@@ -16,7 +16,10 @@ def show_setup(run: str | None = None) -> config.RunPaths:
     llm = llm_settings()
     print(f"profile    : {profile.name}  (set {config.PROFILE_ENV}=smoke|workshop|full to change)")
     print(f"device     : {pick_device()}")
-    print(f"base model : {config.BASE_MODEL_ID}" + ("" if hub_ok else f"  -> offline fallback ({hub_why})"))
+    preset = presets.resolve()
+    stand_in = "distilled static model" if preset.kind == "static" else "offline fallback"
+    offline = "" if hub_ok or preset.offline else f"  -> {stand_in} ({hub_why})"
+    print(f"base model : {preset.model_id}  (set {presets.MODEL_ENV}=<preset or id> to change){offline}")
     print(f"LLM        : {llm.describe() if llm else 'not configured (offline generator and answerer)'}")
     print(f"run folder : {paths.root}")
     return paths

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers import config
+from helpers import config, presets
 from helpers.io import read_json, write_json
 
 
@@ -28,6 +28,11 @@ class RunSettings:
     @property
     def paths(self) -> config.RunPaths:
         return config.run_paths(self.run or self.profile.name, self.runs_dir)
+
+    @property
+    def preset(self) -> presets.Preset:
+        """The chosen base model's preset (``model_id``, else ``$KIT_MODEL``, else the course default)."""
+        return presets.resolve(self.model_id)
 
 
 @dataclass(frozen=True)

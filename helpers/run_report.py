@@ -73,8 +73,10 @@ def evaluation_section(paths: RunPaths) -> Section | None:
     if not paths.eval.exists():
         return None
     from helpers.evaluation_views import metrics_frame, paired_frame, storage_frame
+    from helpers.retention import retention_frame, retention_summary
 
     report = read_json(paths.eval)
+    retention = report.get("retention")
     systems = "; ".join(
         f"{name}: {s.get('loaded') or s.get('model')}" for name, s in report["systems"].items()
     )
@@ -89,12 +91,15 @@ def evaluation_section(paths: RunPaths) -> Section | None:
                 verdicts,
                 report.get("disagreement"),
                 f"Confidence intervals: {report['confidence']}.",
+                retention_summary(retention) if retention else None,
             ],
         )
     )
     tables = [frame_table(metrics_frame(report, name)) for name in report["query_sets"]]
     first = next(iter(report["query_sets"]))
     tables += [frame_table(paired_frame(report)), frame_table(storage_frame(report, first))]
+    if retention and (frame := retention_frame(retention)) is not None:
+        tables.append(frame_table(frame.rename_axis("system")))
     return Section("Retrieval evaluation", text, tables, [Path(p) for p in report.get("plots", [])])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from helpers import presets
 from helpers.pipeline import RunSettings, Stage
 
 
@@ -26,7 +27,14 @@ def _questions(s: RunSettings) -> dict:
 def _train(s: RunSettings) -> dict:
     from helpers.training import finetune
 
-    return finetune(s.paths.pairs, s.paths.model, model_id=s.model_id, profile=s.profile).summary()
+    summary = finetune(s.paths.pairs, s.paths.model, model_id=s.model_id, profile=s.profile).summary()
+    if s.preset.kind == "static":
+        return summary
+    # A static model trained on the same pairs, for the evaluation to compare with: seconds on a CPU.
+    static = finetune(s.paths.pairs, s.paths.static_model, model_id=presets.STATIC_PRESET, profile=s.profile,
+                      checkpoint_dir=s.paths.root / "checkpoints_static", progress=False)
+    return summary | {"static_model": static.base_model, "static_pairs_per_second": static.pairs_per_second,
+                      "static_best_metric": static.best_metric}
 
 
 def _evaluate(s: RunSettings) -> dict:
@@ -47,15 +55,20 @@ def _profile(s: RunSettings) -> dict:
     return asdict(s.profile)
 
 
+def _model(s: RunSettings) -> dict:
+    """The base model as asked for and its resolved preset (a changed preset table reruns the stage)."""
+    return {"model": s.model_id, "preset": s.preset.as_dict()}
+
+
 STAGES: list[Stage] = [
-    Stage("chunk", lambda s: [s.pdf_dir], lambda p: p.chunks, _chunk, lambda s: {"model": s.model_id}),
+    Stage("chunk", lambda s: [s.pdf_dir], lambda p: p.chunks, _chunk, _model),
     Stage("questions", lambda s: [s.paths.chunks], lambda p: p.pairs, _questions,
           lambda s: {"profile": _profile(s), "generator": s.generator}),
     Stage("train", lambda s: [s.paths.pairs], lambda p: p.model, _train,
-          lambda s: {"profile": _profile(s), "model": s.model_id}),
+          lambda s: {"profile": _profile(s), **_model(s)}),
     Stage("evaluate", lambda s: [s.paths.chunks, s.paths.pairs, s.paths.model], lambda p: p.eval, _evaluate,
-          lambda s: {"model": s.model_id}),
+          _model),
     Stage("rag", lambda s: [s.paths.chunks, s.paths.pairs, s.paths.model], lambda p: p.rag_eval, _rag,
-          lambda s: {"profile": _profile(s), "model": s.model_id}),
+          lambda s: {"profile": _profile(s), **_model(s)}),
 ]
 STAGE_NAMES = [stage.name for stage in STAGES]

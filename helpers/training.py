@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Literal
 
 from helpers import config as kit_config
+from helpers import presets
 from helpers.io import read_json, read_jsonl, write_json
-from helpers.models import load_embedding_model
+from helpers.models import is_static, load_embedding_model
 from helpers.training_plots import plot_training_curves
 
 PAIR_COLUMNS = ("anchor", "positive")
@@ -80,10 +81,15 @@ class TrainConfig:
     seed: int = 42
     metric_for_best_model: str | None = None  # None: eval_dim_<full>_cosine_ndcg@10
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    preset: str | None = None  # the preset these settings came from (named in advice)
 
     @classmethod
-    def from_profile(cls, profile: kit_config.Profile | str | None = None, **overrides) -> TrainConfig:
-        """Sizes from the profile (``KIT_PROFILE`` by default), any field overridden by keyword."""
+    def from_profile(cls, profile: kit_config.Profile | str | None = None,
+                     preset: presets.Preset | str | None = None, hardware: str | None = None,
+                     **overrides) -> TrainConfig:
+        """Sizes from the profile (``KIT_PROFILE`` by default); with a preset, its learning rate and, on a
+        GPU, its batch size, precision and loss for ``hardware`` (default: this machine's class, see
+        ``presets.hardware_class``); any field overridden by keyword."""
         if not isinstance(profile, kit_config.Profile):
             profile = kit_config.get_profile(profile)
         unknown = set(overrides) - {f.name for f in fields(cls)}
@@ -91,20 +97,26 @@ class TrainConfig:
             raise ValueError(f"Unknown TrainConfig field(s): {', '.join(sorted(unknown))}.")
         sizes = {"batch_size": profile.batch_size, "epochs": profile.epochs,
                  "max_seq_length": profile.max_seq_length}
+        if preset is not None:
+            preset = presets.resolve(preset) if isinstance(preset, str) else preset
+            sizes |= preset.train_settings(hardware or presets.hardware_class())
         return cls(**{**sizes, **overrides})
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def seed_recipe(full_dim: int, **overrides) -> TrainConfig:
+def seed_recipe(full_dim: int | presets.Preset, **overrides) -> TrainConfig:
     """The recipe this kit improves on, as the seed model cards record it (for comparisons only).
 
     Batch 10 of plain batches (a chunk with several questions is its own in-batch negative), lr 5e-5
     without warmup or weight decay, fp32 on any hardware, Matryoshka dims that skip the full dimension
     (the seeds train a 1024-dim model at 768 ... 64 only), no query prompt, no hard negatives, no
-    validation: the last step is kept.
+    validation: the last step is kept. Given a preset, the batch size, epochs and dims of its seed cards
+    (``Preset.card``).
     """
+    if isinstance(full_dim, presets.Preset):
+        full_dim, overrides = full_dim.dims[0], full_dim.card | overrides
     dims = matryoshka_dims(full_dim)[1:] or [full_dim]
     recipe = {"batch_size": 10, "lr": 5e-5, "warmup_ratio": 0.0, "weight_decay": 0.0, "precision": "fp32",
               "batch_sampler": "batch_sampler", "use_query_prompt": False, "dims": dims, "evals_per_run": 0,
@@ -291,12 +303,20 @@ def nan_callback():
 
 
 def oom_advice(cfg: TrainConfig) -> str:
-    """What to change when the GPU runs out of memory."""
+    """What to change when the GPU runs out of memory: the preset's knobs, in the order that costs least."""
+    cached = (f"mini_batch_size={max(1, cfg.mini_batch_size // 2)}" if cfg.loss == "cached_mnrl" else
+              "loss='cached_mnrl' with mini_batch_size=8")
+    steps = [f"{cached} (same batch and negatives, a fraction of the memory)"]
+    if cfg.precision == "fp32":
+        steps.append("precision='auto' (fp16 on a T4, bf16 on newer GPUs: half the activation memory)")
+    steps += [f"max_seq_length={max(64, cfg.max_seq_length // 2)}",
+              f"batch_size={max(2, cfg.batch_size // 2)}"]
+    preset = f"the preset {cfg.preset!r}" if cfg.preset else "a preset"
     return (
         f"Out of GPU memory with batch_size={cfg.batch_size}, max_seq_length={cfg.max_seq_length}, "
-        f"loss={cfg.loss!r}. Try, in this order: loss='cached_mnrl' with mini_batch_size=8 (same batch and "
-        f"negatives, a fraction of the memory); max_seq_length={max(64, cfg.max_seq_length // 2)}; "
-        f"batch_size={max(2, cfg.batch_size // 2)}."
+        f"loss={cfg.loss!r}, mini_batch_size={cfg.mini_batch_size}, precision={cfg.precision!r}. Try, in "
+        f"this order: {'; '.join(steps)}. These are TrainConfig fields; {preset} sets them per GPU class "
+        "(helpers.presets.table(), TrainConfig.from_profile(preset=..., hardware='t4-16gb'))."
     )
 
 
@@ -364,11 +384,11 @@ def finetune(
     """
     pairs_dir, output_dir = Path(pairs_dir), Path(output_dir)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else output_dir.parent / CHECKPOINTS_DIRNAME
-    cfg = config or TrainConfig.from_profile(profile)
     pairs = load_pairs(pairs_dir)
     loaded = load_embedding_model(model_id, device=_ddp_device())
+    cfg = config or TrainConfig.from_profile(profile, preset=loaded.preset)
     model = loaded.model
-    model.max_seq_length = min(cfg.max_seq_length, model.max_seq_length or cfg.max_seq_length)
+    cap_max_seq_length(model, cfg.max_seq_length)
     dims = sorted(cfg.dims or matryoshka_dims(model), reverse=True)
     corpus = retrieval_corpus(pairs, pairs_dir.parent / "chunks.jsonl")
     fingerprint = run_fingerprint(replace(cfg, dims=dims), loaded.loaded, pairs, corpus)
@@ -387,11 +407,23 @@ def finetune(
     result = _result(trainer, output, loaded, cfg, dims, pairs, output_dir, resume_from)
     if trainer.is_world_process_zero():
         save_model(model, output_dir, cfg, result, fingerprint, trainer.state.log_history, loaded)
-        plot_training_curves(trainer.state.log_history, output_dir.parent / "plots" / CURVES_FILENAME)
+        plot_training_curves(trainer.state.log_history, curves_path(output_dir))
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
         if push_to_hub:
             _push(model, hub_model_id or output_dir.name)
     return result
+
+
+def cap_max_seq_length(model, limit: int) -> None:
+    """Truncate inputs at ``limit`` tokens; static models have no limit (their cost grows linearly)."""
+    if not is_static(model):
+        model.max_seq_length = min(limit, model.max_seq_length or limit)
+
+
+def curves_path(output_dir: Path) -> Path:
+    """plots/training_curves.png for a run's ``model``, training_curves_<folder>.png for other models."""
+    name = CURVES_FILENAME if output_dir.name == "model" else f"training_curves_{output_dir.name}.png"
+    return output_dir.parent / "plots" / name
 
 
 def _ddp_device() -> str | None:
@@ -430,7 +462,7 @@ def _describe_model_card(model, loaded, pairs) -> None:
     """Never ask the hub about the base model when it was not loaded from there; name the data source."""
     card = model.model_card_data
     card.local_files_only = loaded.reason != "from the hub"
-    if not loaded.is_fallback and not Path(loaded.loaded).is_dir():
+    if loaded.preset.source == "hub":
         card.base_model = loaded.loaded
     train = pairs["train"]
     generators = ", ".join(sorted(set(train["generator"]))) if "generator" in train.column_names else ""
@@ -479,7 +511,8 @@ def save_model(model, output_dir: Path, cfg: TrainConfig, result: TrainResult, f
     model.save(str(tmp))
     meta = {
         "fingerprint": fingerprint,
-        "base_model": {"requested": loaded.requested, "loaded": loaded.loaded, "reason": loaded.reason},
+        "base_model": {"requested": loaded.requested, "loaded": loaded.loaded, "reason": loaded.reason,
+                       "preset": loaded.preset.name},
         "config": replace(cfg, dims=result.dims).as_dict(),
         "result": {k: v for k, v in asdict(result).items() if k not in {"output_dir", "config", "cached"}},
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -540,7 +573,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--pairs", required=True, type=Path, help="pairs DatasetDict folder (save_to_disk)")
     parser.add_argument("--output", required=True, type=Path, help="where the fine-tuned model is saved")
-    parser.add_argument("--model", default=None, help="base model id or folder (default: Arctic-embed-m)")
+    parser.add_argument("--model", default=None, help=f"base model: a preset ({', '.join(presets.PRESETS)}), "
+                        f"hub id or folder (default: ${presets.MODEL_ENV} or {presets.DEFAULT_PRESET})")
     parser.add_argument("--profile", default=None, help="smoke | workshop | full (default: KIT_PROFILE)")
     parser.add_argument("--checkpoints", type=Path, default=None, help="checkpoint folder")
     parser.add_argument("--no-resume", action="store_true", help="start over, ignoring checkpoints")
@@ -560,7 +594,7 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if getattr(args, f.name, None) is not None}
     try:
-        cfg = TrainConfig.from_profile(args.profile, **overrides)
+        cfg = TrainConfig.from_profile(args.profile, preset=presets.resolve(args.model), **overrides)
         result = finetune(args.pairs, args.output, model_id=args.model, config=cfg, resume=not args.no_resume,
                           checkpoint_dir=args.checkpoints, push_to_hub=bool(args.push_to_hub),
                           hub_model_id=args.push_to_hub)

@@ -11,3 +11,11 @@ def fallback_model():
     from helpers.models import load_embedding_model
 
     return load_embedding_model("fallback", device="cpu", quiet=True).model
+
+
+@pytest.fixture(scope="session")
+def static_model_path():
+    """The static model distilled from the fallback: made once per machine, then read from the cache."""
+    from helpers.static_models import distilled_static_path
+
+    return distilled_static_path()

@@ -166,15 +166,16 @@ def test_ir_from_split_reads_the_test_split(chunks, data, tmp_path):
         ir_from_split(tmp_path / "pairs", "test", chunks[:3])
 
 
-def test_evaluate_run_writes_eval_json_and_plots(chunks, data, tmp_path):
+def test_evaluate_run_writes_eval_json_and_plots(chunks, data, tmp_path, monkeypatch):
     from helpers.models import fallback_model_path
 
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     paths = config.RunPaths(tmp_path / "run")
     write_jsonl(paths.chunks, [c.to_dict() for c in chunks])
     _pairs(chunks, data, paths.pairs)
     paths.model.symlink_to(fallback_model_path(), target_is_directory=True)  # "fine-tuned" = base
 
-    report = evaluate_run(paths, base_model_id="fallback", query_sets=("test",))
+    report = evaluate_run(paths, base_model_id="fallback", query_sets=("test",), static=False)
 
     assert json.loads(paths.eval.read_text()) == report
     test = report["query_sets"]["test"]
@@ -187,6 +188,34 @@ def test_evaluate_run_writes_eval_json_and_plots(chunks, data, tmp_path):
     assert test["worsened"] == [] and report["disagreement"] is None
     assert len(test["storage"]) == 2 * 4 * 3
     assert all(p.endswith(".png") and (paths.plots / p.rsplit("/", 1)[-1]).is_file() for p in report["plots"])
+
+
+def test_static_models_are_rows_of_the_same_table_with_encode_speed(chunks, data, tmp_path, monkeypatch,
+                                                                      static_model_path):
+    from helpers.evaluation_views import SPEED_COLUMN, metrics_frame
+    from helpers.models import fallback_model_path
+    from helpers.run_report import evaluation_section
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    paths = config.RunPaths(tmp_path / "run")
+    write_jsonl(paths.chunks, [c.to_dict() for c in chunks])
+    _pairs(chunks, data, paths.pairs)
+    paths.model.symlink_to(fallback_model_path(), target_is_directory=True)
+    paths.static_model.symlink_to(static_model_path, target_is_directory=True)  # a "fine-tuned" static
+
+    report = evaluate_run(paths, base_model_id="fallback", query_sets=("test",))
+
+    systems = report["systems"]
+    assert systems["static"]["architecture"] == systems["static fine-tuned"]["architecture"] == "static"
+    assert systems["base"]["architecture"] == "transformer"
+    assert "not available offline" in systems["static"]["reason"]
+    assert all(systems[s]["sentences_per_s"] > 0 for s in ("base", "fine-tuned", "static"))
+    table = metrics_frame(report, "test")
+    assert list(table.loc["static"].index) == ["256", "128", "64"]
+    assert table.loc[("static", "256"), SPEED_COLUMN] == systems["static"]["sentences_per_s"]
+    assert table.loc[("bm25", "full"), SPEED_COLUMN] == ""
+    assert report["retention"]["skipped"] and report["retention"]["reason"] == "HF_HUB_OFFLINE is set"
+    assert "skipped: HF_HUB_OFFLINE is set" in evaluation_section(paths).text
 
 
 def test_disagreement_is_a_plain_sentence():

@@ -60,3 +60,16 @@ def test_killed_run_continues_where_it_stopped(settings):
     assert (settings.paths.root / "first.txt").exists()
     run_all(_stages(calls), settings)
     assert calls == ["first", "second", "second"]
+
+
+def test_stage_fingerprints_include_the_resolved_preset(settings, monkeypatch):
+    from helpers.pipeline import fingerprint
+    from helpers.stages import STAGES
+
+    train = next(stage for stage in STAGES if stage.name == "train")
+    monkeypatch.delenv("KIT_MODEL", raising=False)
+    default = train.settings(settings)
+    assert default["preset"]["name"] == "arctic-embed-m" and default["preset"]["lr"] == 2e-5
+    monkeypatch.setenv("KIT_MODEL", "static-distilled")
+    assert train.settings(settings)["preset"]["kind"] == "static"
+    assert fingerprint([], train.settings(settings)) != fingerprint([], default)

@@ -259,3 +259,48 @@ def test_two_cpu_processes_train_with_torchrun(tmp_path, tiny_model):
 def test_bad_pairs_folder_is_a_one_line_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="questions stage"):
         finetune(tmp_path / "missing", tmp_path / "model", model_id="fallback")
+
+
+def test_static_model_is_fine_tuned_saved_and_reloaded(tmp_path, static_model_path):
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from helpers.models import is_static, load_embedding_model
+    from helpers.presets import PRESETS
+
+    pairs = make_pairs(tmp_path, questions_per_passage=1)
+    cfg = TrainConfig.from_profile("smoke", preset="static-distilled", hardware="cpu", batch_size=9,
+                                   max_steps=4, warmup_ratio=0.0, logging_steps=1, eval_steps=4)
+    result = finetune(pairs, tmp_path / "model", model_id="static-distilled", config=cfg, progress=False)
+
+    assert result.dims == [256, 128, 64] and result.loss_end < result.loss_start
+    reloaded = load_embedding_model(str(tmp_path / "model"), device="cpu", quiet=True)
+    tuned = reloaded.model
+    assert is_static(tuned) and tuned.encode(["a question"]).shape == (1, 256)
+    assert reloaded.preset.kind == "static"  # a folder gets the static settings if it holds a static model
+    before = SentenceTransformer(str(static_model_path), device="cpu")[0].embedding.weight
+    assert not torch.equal(before, tuned[0].embedding.weight)
+    meta = json.loads((tmp_path / "model" / "training_config.json").read_text())
+    assert meta["base_model"]["preset"] == "static-distilled"
+    assert meta["config"]["lr"] == PRESETS["static-distilled"].lr
+
+
+def test_distillation_makes_a_static_model_from_a_model_folder(tmp_path, tiny_model):
+    from sentence_transformers import SentenceTransformer
+
+    from helpers.models import is_static
+    from helpers.static_models import distill_static
+
+    # Only the tokens that start with "b" (and the special ones), so that distillation takes a moment.
+    out = distill_static(tiny_model, tmp_path / "static", pca_dims=32, token_remove_pattern=r"[^b\[]")
+    model = SentenceTransformer(str(out), device="cpu")
+    assert is_static(model) and model.encode(["bees buzz"]).shape == (1, 32)
+    assert model[0].num_embeddings < 5000
+    assert not list(tmp_path.glob(".static.*"))  # no half-written folder left behind
+
+
+def test_the_distilled_model_is_made_once(monkeypatch, static_model_path):
+    from helpers import static_models
+
+    monkeypatch.setattr(static_models, "distill_static", lambda *a, **k: pytest.fail("distilled twice"))
+    assert static_models.distilled_static_path() == static_model_path
