@@ -13,7 +13,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("KIT_DATA_DIR", REPO_ROOT / "data"))
 SAMPLE_CORPUS_DIR = DATA_DIR / "sample"
-RUNS_DIR = Path(os.environ.get("KIT_RUNS_DIR", REPO_ROOT / "runs"))
+RUNS_ENV = "KIT_RUNS_DIR"
+RUNS_DIR = Path(os.environ.get(RUNS_ENV, REPO_ROOT / "runs"))
 
 BASE_MODEL_ID = "Snowflake/snowflake-arctic-embed-m"
 ARCTIC_QUERY_PROMPT = "Represent this sentence for searching relevant passages: "
@@ -102,6 +103,19 @@ class RunPaths:
     @property
     def report(self) -> Path:
         return self.root / "report.md"
+
+
+def set_runs_dir(path: Path | str) -> Path:
+    """Move the runs folder for this process and the ones it starts (``RUNS_DIR`` and ``KIT_RUNS_DIR``).
+
+    ``run_paths`` follows at once; modules that keep a path made from ``RUNS_DIR`` at import (the LLM
+    cache of ``helpers.questions``) follow only when imported afterwards, so call this first.
+    """
+    global RUNS_DIR
+    RUNS_DIR = Path(path).expanduser().resolve()
+    RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    os.environ[RUNS_ENV] = str(RUNS_DIR)
+    return RUNS_DIR
 
 
 def run_paths(run: str | None = None, runs_dir: Path | None = None) -> RunPaths:
