@@ -17,7 +17,8 @@ from helpers import presets
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("KIT_DATA_DIR", REPO_ROOT / "data"))
 SAMPLE_CORPUS_DIR = DATA_DIR / "sample"
-RUNS_DIR = Path(os.environ.get("KIT_RUNS_DIR", REPO_ROOT / "runs"))
+RUNS_ENV = "KIT_RUNS_DIR"
+RUNS_DIR = Path(os.environ.get(RUNS_ENV, REPO_ROOT / "runs"))
 _USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 CACHE_DIR = Path(os.environ.get("KIT_CACHE_DIR") or _USER_CACHE / "embedding-finetune-kit")
 
@@ -113,6 +114,19 @@ class RunPaths:
     @property
     def report(self) -> Path:
         return self.root / "report.md"
+
+
+def set_runs_dir(path: Path | str) -> Path:
+    """Move the runs folder for this process and the ones it starts (``RUNS_DIR`` and ``KIT_RUNS_DIR``).
+
+    ``run_paths`` follows at once; modules that keep a path made from ``RUNS_DIR`` at import (the LLM
+    cache of ``helpers.questions``) follow only when imported afterwards, so call this first.
+    """
+    global RUNS_DIR
+    RUNS_DIR = Path(path).expanduser().resolve()
+    RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    os.environ[RUNS_ENV] = str(RUNS_DIR)
+    return RUNS_DIR
 
 
 def run_paths(run: str | None = None, runs_dir: Path | None = None) -> RunPaths:

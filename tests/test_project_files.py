@@ -1,5 +1,6 @@
 """The project's own files: dependency list, environment file, notebooks' structure, CI entry point."""
 
+import itertools
 import json
 import re
 import tomllib
@@ -11,6 +12,13 @@ from helpers import config
 
 ROOT = config.REPO_ROOT
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_solutions.ipynb"))
+EXERCISE = re.compile(r"^### Exercise (\d+) \((predict before you run|hands-on)[^)]*\)", re.M)
+
+
+def solutions_of(chapter: Path) -> Path:
+    """Where the runnable solutions of a chapter's exercises live."""
+    return ROOT / "notebooks" / "solutions" / f"{chapter.name[:2]}_solutions.ipynb"
 
 
 def _pyproject() -> dict:
@@ -41,23 +49,81 @@ def test_notebooks_exist_in_order():
     assert numbers == list(range(len(numbers))) and numbers
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_is_valid_and_follows_the_conventions(path: Path):
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
-    nbformat.validate(nb)
+def _assert_opening(nb, badge_target: str) -> None:
+    """Title with the Colab badge, the Colab-only setup cell that keeps Colab's torch, then show_setup()."""
     first = nb.cells[0]
     assert first.cell_type == "markdown" and first.source.startswith("# ")
-    assert config.COLAB_BADGE_PREFIX + path.name in first.source, "Colab badge with the repository's URL"
+    assert config.COLAB_BADGE_PREFIX + badge_target in first.source, "Colab badge with the repository's URL"
     setup = nb.cells[1].source
     assert "google.colab" in setup and f"github.com/{config.KIT_REPO}" in setup
     assert "torch" not in setup.split("pip", 1)[-1], "the Colab install must keep Colab's torch"
     assert any("show_setup()" in c.source for c in nb.cells if c.cell_type == "code")
-    assert any("Exercise" in c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+def _assert_valid_and_short(nb) -> None:
+    import nbformat
+
+    nbformat.validate(nb)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors, "a stored error output"
     assert not any(len(c.source.splitlines()) > 20 for c in nb.cells if c.cell_type == "code"), \
         "a code cell longer than ~15 lines belongs in helpers"
     json.dumps(nb)
+
+
+def _markdown(nb) -> str:
+    return "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_valid_and_follows_the_conventions(path: Path):
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    _assert_opening(nb, path.name)
+    assert any("Exercise" in c.source for c in nb.cells if c.cell_type == "markdown")
+    assert any("persist_runs_on_drive" in c.source for c in nb.cells[:5]), "the Drive cell, before any work"
+    _assert_valid_and_short(nb)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_exercises_are_marked_and_each_has_a_solution(path: Path):
+    import nbformat
+
+    markdown = _markdown(nbformat.read(path, as_version=4))
+    exercises = EXERCISE.findall(markdown)
+    assert 2 <= len(exercises) <= 4, "2-4 exercises headed '### Exercise N (predict before you run|hands-on)'"
+    assert [int(n) for n, _ in exercises] == list(range(1, len(exercises) + 1))
+    assert {kind for _, kind in exercises} == {"predict before you run", "hands-on"}
+    solutions = solutions_of(path)
+    assert solutions.is_file(), f"no solutions notebook {solutions.relative_to(ROOT)}"
+    link = f"(solutions/{solutions.name})"
+    blocks = re.findall(r"<details><summary>Solution</summary>(.*?)</details>", markdown, re.S)
+    assert len(blocks) == len(exercises) and all(link in b for b in blocks), "each Solution links its code"
+    cells = nbformat.read(solutions, as_version=4).cells
+    for number, _ in exercises:
+        start = next((i for i, c in enumerate(cells) if c.cell_type == "markdown"
+                      and c.source.startswith(f"## Exercise {number} ")), None)
+        assert start is not None, f"{solutions.name} has no '## Exercise {number}' section"
+        section = itertools.takewhile(lambda c: not c.source.startswith("## Exercise"), cells[start + 1:])
+        assert any(c.cell_type == "code" for c in section), f"exercise {number} has no solution code"
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_solutions_notebook_follows_the_conventions(path: Path):
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    chapters = [c for c in NOTEBOOKS if solutions_of(c) == path]
+    assert len(chapters) == 1, "a solutions notebook belongs to one chapter"
+    _assert_opening(nb, f"solutions/{path.name}")
+    assert nb.cells[1].source == nbformat.read(chapters[0], as_version=4).cells[1].source, \
+        "the chapter's own setup cell"
+    _assert_valid_and_short(nb)
+
+
+def test_solutions_run_after_the_chapters():
+    """pytest collects notebooks/ in name order: chapters first, then solutions/, in one KIT_RUNS_DIR."""
+    assert SOLUTIONS and all(p.name < "solutions" for p in NOTEBOOKS)
+    assert "tests notebooks" in (ROOT / "scripts" / "test.sh").read_text()

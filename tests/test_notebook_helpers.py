@@ -1,0 +1,29 @@
+"""helpers.notebook: what the solutions notebooks use to find (or make) a chapter's artifacts."""
+
+import pytest
+
+from helpers import config, notebook
+
+
+def test_missing_artifacts_in_order(tmp_path):
+    paths = config.run_paths("demo", tmp_path)
+    assert notebook.missing_artifacts(paths, "pairs") == ["chunks", "pairs"]
+    paths.chunks.write_text("")
+    (paths.model).mkdir()
+    (paths.model / "config_sentence_transformers.json").write_text("{}")
+    assert notebook.missing_artifacts(paths, "eval") == ["pairs", "eval"]
+    with pytest.raises(ValueError):
+        notebook.missing_artifacts(paths, "report")
+
+
+def test_ensure_artifacts_makes_only_what_is_missing(tmp_path, monkeypatch):
+    import helpers.chunking
+    import helpers.questions
+
+    paths = config.run_paths("demo", tmp_path)
+    paths.chunks.write_text("")
+    made = []
+    monkeypatch.setattr(helpers.chunking, "build_chunks", lambda *a, **k: made.append("chunks"))
+    monkeypatch.setattr(helpers.questions, "build_pairs", lambda *a, **k: made.append("pairs"))
+    notebook.ensure_artifacts(paths, "pairs")
+    assert made == ["pairs"]
