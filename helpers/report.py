@@ -15,12 +15,20 @@ Table = list[list[str]]  # first row is the header
 
 @dataclass
 class Section:
-    """One part of the report: prose, optional tables, optional plots (paths inside the run folder)."""
+    """One part of the report: prose, optional tables, optional plots (paths inside the run folder).
+
+    ``captions[i]``, when given, is printed above ``tables[i]``.
+    """
 
     title: str
     text: str = ""
     tables: list[Table] = field(default_factory=list)
     images: list[Path] = field(default_factory=list)
+    captions: list[str] = field(default_factory=list)
+
+    def captioned_tables(self) -> list[tuple[str, Table]]:
+        """(caption or "", table) for each table."""
+        return [(self.captions[i] if i < len(self.captions) else "", t) for i, t in enumerate(self.tables)]
 
 
 def key_value_table(summary: dict, keys: list[str] | None = None) -> Table:
@@ -43,8 +51,8 @@ def render_markdown(title: str, sections: list[Section], root: Path) -> str:
         out += [f"## {s.title}", ""]
         if s.text:
             out += [s.text, ""]
-        for table in s.tables:
-            out += _markdown_table(table) + [""]
+        for caption, table in s.captioned_tables():
+            out += ([f"**{caption}**", ""] if caption else []) + _markdown_table(table) + [""]
         out += [f"![{p.stem}]({p.relative_to(root).as_posix()})" for p in s.images if p.exists()] + [""]
     return "\n".join(out)
 
@@ -67,7 +75,8 @@ def render_html(title: str, sections: list[Section]) -> str:
     for s in sections:
         body.append(f"<h2>{html.escape(s.title)}</h2>")
         body += [f"<p>{html.escape(p)}</p>" for p in s.text.split("\n\n") if p.strip()]
-        body += [_html_table(t) for t in s.tables]
+        for caption, table in s.captioned_tables():
+            body += ([f"<h3>{html.escape(caption)}</h3>"] if caption else []) + [_html_table(table)]
         body += [_html_image(p) for p in s.images if p.exists()]
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n")

@@ -10,8 +10,9 @@ from helpers.report import Section, Table, key_value_table, write_report
 
 
 def frame_table(frame) -> Table:
-    """A pandas DataFrame (index included) as report rows."""
-    frame = frame.reset_index()
+    """A pandas DataFrame as report rows; its index becomes the first column when it is named."""
+    if any(name is not None for name in frame.index.names):
+        frame = frame.reset_index()
     return [
         [str(c) for c in frame.columns],
         *([str(v) for v in row] for row in frame.itertuples(index=False)),
@@ -80,8 +81,9 @@ def evaluation_section(paths: RunPaths) -> Section | None:
     systems = "; ".join(
         f"{name}: {s.get('loaded') or s.get('model')}" for name, s in report["systems"].items()
     )
-    verdicts = " ".join(
-        f"{name}: {qs['verdict']}" for name, qs in report["query_sets"].items() if qs["verdict"]
+    verdicts = "; ".join(
+        f"fine-tuned vs base on the {name} questions: {qs['verdict']}"
+        for name, qs in report["query_sets"].items() if qs["verdict"]
     )
     text = "\n\n".join(
         filter(
@@ -96,11 +98,15 @@ def evaluation_section(paths: RunPaths) -> Section | None:
         )
     )
     tables = [frame_table(metrics_frame(report, name)) for name in report["query_sets"]]
+    captions = [f"Retrieval on the {name} questions" for name in report["query_sets"]]
     first = next(iter(report["query_sets"]))
     tables += [frame_table(paired_frame(report)), frame_table(storage_frame(report, first))]
+    captions += ["Paired differences of nDCG@10 (bootstrap CI, sign-flip permutation p-value)",
+                 f"Storage vs quality of the fine-tuned model ({first} questions)"]
     if retention and (frame := retention_frame(retention)) is not None:
         tables.append(frame_table(frame.rename_axis("system")))
-    return Section("Retrieval evaluation", text, tables, [Path(p) for p in report.get("plots", [])])
+        captions.append("General retrieval retention (NanoBEIR)")
+    return Section("Retrieval evaluation", text, tables, [Path(p) for p in report.get("plots", [])], captions)
 
 
 def rag_section(paths: RunPaths) -> Section | None:
