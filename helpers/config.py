@@ -52,9 +52,9 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile("smoke", max_chunks=120, questions_per_chunk=2, epochs=3, batch_size=32,
+    "smoke": Profile("smoke", max_chunks=120, questions_per_chunk=2, epochs=1, batch_size=32,
                      max_seq_length=256, eval_max_queries=None, rag_max_questions=30),
-    "workshop": Profile("workshop", max_chunks=None, questions_per_chunk=3, epochs=3, batch_size=32,
+    "workshop": Profile("workshop", max_chunks=None, questions_per_chunk=3, epochs=2, batch_size=32,
                         max_seq_length=512, eval_max_queries=None),
     "full": Profile("full", max_chunks=None, questions_per_chunk=5, epochs=5, batch_size=64,
                     max_seq_length=512, eval_max_queries=None),
