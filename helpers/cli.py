@@ -10,9 +10,10 @@ from pathlib import Path
 
 from helpers import config, presets
 from helpers.llm import LLMError
+from helpers.training import TrainingError
 
 # Errors a user can act on: one clear line, exit code 2, no stack trace.
-USER_ERRORS = (ValueError, FileNotFoundError, LLMError, OSError)
+USER_ERRORS = (ValueError, FileNotFoundError, LLMError, TrainingError, OSError)
 
 DESCRIPTION = """Fine-tune an embedding model on your own PDFs, headless.
 

@@ -41,9 +41,11 @@ from helpers.evaluation import (
 from helpers.evaluation_stats import bootstrap_ci, paired_test
 from helpers.io import read_json, write_json
 from helpers.retention import DEFAULT_SUBSETS, retention_check
+from helpers.rotation import add_corpus_rotation
 from helpers.schema import Chunk
 
 BM25, BASE, FINETUNED = "bm25", "base", "fine-tuned"
+BASE_ROTATED = "base, rotated"
 STATIC, STATIC_FINETUNED = "static", "static fine-tuned"
 HEADLINE = "ndcg@10"
 NO_DIM = "full"  # the dimension key of BM25, which has no dimensions
@@ -146,6 +148,16 @@ def verdict(test: dict) -> str:
     return "helped" if test["mean_diff"] > 0 else "hurt"
 
 
+def verdict_by_dim(tests: list[dict]) -> str:
+    """The fine-tuned vs base verdicts grouped by dimension, e.g. 'helped at 128, 64 dims; no clear
+    difference at 384 dims' (the headline verdict is the full dimension's only)."""
+    groups: dict[str, list[str]] = {}
+    for test in tests:
+        if test["a"] == BASE:
+            groups.setdefault(verdict(test), []).append(test["dim"])
+    return "; ".join(f"{v} at {', '.join(dims)} dims" for v, dims in groups.items())
+
+
 def disagreement(set_reports: dict[str, dict]) -> str | None:
     """A plain sentence when the query sets disagree on whether fine-tuning helped; None when they agree."""
     verdicts = {name: r["verdict"] for name, r in set_reports.items() if r.get("verdict")}
@@ -181,6 +193,7 @@ def set_report(data: IRData, runs: dict[str, SystemRun]) -> dict:
         "paired_tests": tests,
         "headline_test": headline,
         "verdict": verdict(headline) if headline else None,
+        "verdict_by_dim": verdict_by_dim(tests),
         "storage": [row | {"system": system} for system, run in runs.items() for row in run.storage],
         "worsened": worsened_queries(data, runs),
         "by_type": by_type(data.meta["types"], data, runs) if "types" in data.meta else {},
@@ -237,20 +250,32 @@ def describe(loaded, dims: Sequence[int]) -> dict:
             "transformer", "query_prompt": loaded.model.prompts.get("query"), "dims": list(dims)}
 
 
-def run_systems(models: dict[str, str], sets: dict[str, IRData], trained_dims: Sequence[int] | None = None
-                ) -> tuple[dict, dict[str, dict[str, SystemRun]]]:
-    """BM25 and each model (name -> id or folder) on every query set: (who made the numbers, the runs)."""
+def run_systems(models: dict[str, str], sets: dict[str, IRData], trained_dims: Sequence[int] | None = None,
+                rotated_base: bool = False) -> tuple[dict, dict[str, dict[str, SystemRun]]]:
+    """BM25 and each model (name -> id or folder) on every query set: (who made the numbers, the runs).
+
+    With ``rotated_base``, also the base model after the corpus rotation that fine-tuning starts from, so
+    the report separates what the rotation did from what training did."""
     from helpers.models import load_embedding_model
 
     runs = {name: {BM25: run_bm25(data)} for name, data in sets.items()}
     systems = {BM25: {"kind": "lexical", "model": "BM25 (bm25s defaults, English stopwords)"}}
-    for system, model_id in tqdm(models.items(), desc="systems"):
-        loaded = load_embedding_model(model_id)
+
+    def add(system: str, loaded, note: str = "") -> None:
         dims = dims_for(loaded.model.get_embedding_dimension(), trained_dims)
         dense_runs, per_second = run_dense(loaded.model, sets, dims)
         systems[system] = describe(loaded, dims) | {"sentences_per_s": round(per_second, 1)}
+        systems[system] |= {"note": note} if note else {}
         for name, run in dense_runs.items():
             runs[name][system] = run
+
+    for system, model_id in tqdm(models.items(), desc="systems"):
+        loaded = load_embedding_model(model_id)
+        add(system, loaded)
+        if system == BASE and rotated_base:  # what the rotation alone does, before any training
+            add_corpus_rotation(loaded.model, list(next(iter(sets.values())).corpus.values()))
+            add(BASE_ROTATED, loaded, "the base model rotated onto the principal directions of these chunks "
+                                      "(helpers.rotation), as fine-tuning starts; no training")
     return systems, runs
 
 
@@ -282,7 +307,8 @@ def evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, extra
     base = base_model_id or base_of(info) or presets.default_model()
     models = {BASE: base, FINETUNED: str(paths.model), **(static_systems(paths, base) if static else {}),
               **{m: m for m in extra_models}}
-    systems, runs = run_systems(models, sets, info.get("config", {}).get("dims"))
+    trained = info.get("config", {})
+    systems, runs = run_systems(models, sets, trained.get("dims"), trained.get("corpus_rotation", False))
     started_from = info.get("base_model", {}).get("loaded")
     if started_from and systems[BASE]["loaded"] != started_from:
         systems[BASE]["note"] = f"the fine-tuned model started from {started_from}, not from this base"

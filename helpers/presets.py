@@ -62,6 +62,7 @@ class Preset:
     seeds: str = ""  # the seed model cards trained on this base model
     card: dict = field(default_factory=dict)  # those cards' settings, as seed_recipe overrides
     note: str = ""
+    truncatable: bool = False  # leading dims already carry the most (Matryoshka-trained or PCA-ordered)
 
     @property
     def offline(self) -> bool:
@@ -76,8 +77,9 @@ class Preset:
         return fits[hardware]
 
     def train_settings(self, hardware: str = "cpu") -> dict:
-        """TrainConfig fields this preset sets: the learning rate, and on a GPU its batch, precision, loss."""
-        settings = {"lr": self.lr, "preset": self.name}
+        """TrainConfig fields this preset sets: the learning rate, whether to rotate onto the corpus first
+        (not for models already made for truncation), and on a GPU its batch, precision and loss."""
+        settings = {"lr": self.lr, "corpus_rotation": not self.truncatable, "preset": self.name}
         return settings if hardware == "cpu" else settings | self.fit(hardware).train_settings()
 
     def as_dict(self) -> dict:
@@ -88,12 +90,12 @@ _ARCTIC_M = dict(source="hub", kind="transformer", pooling="cls", query_prompt=A
                  dims=(768, 512, 256, 128, 64), max_seq_length=512, lr=2e-5,
                  t4=Fit(64, "fp16", "cached_mnrl", 16), a100=Fit(128, "bf16"))
 _STATIC = dict(kind="static", pooling="mean of token vectors (EmbeddingBag)", query_prompt="",
-               max_seq_length=None, lr=2e-2, t4=Fit(512, "fp16"), a100=Fit(2048, "bf16"))
+               max_seq_length=None, lr=2e-2, t4=Fit(512, "fp16"), a100=Fit(2048, "bf16"), truncatable=True)
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("arctic-embed-m", "Snowflake/snowflake-arctic-embed-m", **_ARCTIC_M, seeds="000, 002",
            card={"batch_size": 20, "epochs": 5, "dims": [768, 512, 256, 128, 64]}),
-    Preset("arctic-embed-m-v1.5", "Snowflake/snowflake-arctic-embed-m-v1.5", **_ARCTIC_M,
+    Preset("arctic-embed-m-v1.5", "Snowflake/snowflake-arctic-embed-m-v1.5", **_ARCTIC_M, truncatable=True,
            note="trained for truncation to 256 dims and int8/binary storage"),
     Preset("arctic-embed-l", "Snowflake/snowflake-arctic-embed-l", source="hub", kind="transformer",
            pooling="cls", query_prompt=ARCTIC_QUERY_PROMPT, dims=(1024, 512, 256, 128, 64),
@@ -164,6 +166,7 @@ def table():
 
     rows = [{"preset": p.name, "model": p.model_id, "offline": p.offline, "kind": p.kind,
              "pooling": p.pooling, "query prompt": bool(p.query_prompt), "dims": "/".join(map(str, p.dims)),
-             "max tokens": p.max_seq_length or "no limit", "lr": p.lr, "T4 16 GB": fit(p.t4),
-             "A100 80 GB": fit(p.a100), "seed cards": p.seeds, "note": p.note} for p in PRESETS.values()]
+             "max tokens": p.max_seq_length or "no limit", "lr": p.lr, "corpus rotation": not p.truncatable,
+             "T4 16 GB": fit(p.t4), "A100 80 GB": fit(p.a100), "seed cards": p.seeds, "note": p.note}
+            for p in PRESETS.values()]
     return pd.DataFrame(rows).set_index("preset")

@@ -79,10 +79,11 @@ def evaluation_section(paths: RunPaths) -> Section | None:
     report = read_json(paths.eval)
     retention = report.get("retention")
     systems = "; ".join(
-        f"{name}: {s.get('loaded') or s.get('model')}" for name, s in report["systems"].items()
+        f"{name}: {s.get('loaded') or s.get('model')}" + (f" ({s['note']})" if s.get("note") else "")
+        for name, s in report["systems"].items()
     )
     verdicts = "; ".join(
-        f"fine-tuned vs base on the {name} questions: {qs['verdict']}"
+        f"fine-tuned vs base on the {name} questions: {qs.get('verdict_by_dim') or qs['verdict']}"
         for name, qs in report["query_sets"].items() if qs["verdict"]
     )
     text = "\n\n".join(

@@ -26,6 +26,7 @@ from helpers import config as kit_config
 from helpers import presets
 from helpers.io import read_json, read_jsonl, write_json
 from helpers.models import is_static, load_embedding_model
+from helpers.rotation import add_corpus_rotation
 from helpers.training_plots import plot_training_curves
 
 PAIR_COLUMNS = ("anchor", "positive")
@@ -69,7 +70,8 @@ class TrainConfig:
     loss: Literal["mnrl", "cached_mnrl"] = "mnrl"
     mini_batch_size: int = 16  # cached_mnrl only: memory is set by this, negatives by batch_size
     batch_sampler: Literal["no_duplicates", "batch_sampler"] = "no_duplicates"
-    hard_negatives: int = 1  # negatives per question mined with the base model before training (0: none)
+    hard_negatives: int = 0  # negatives per question mined with the base model before training (0: none)
+    corpus_rotation: bool = True  # rotate onto the corpus' principal directions first (helpers.rotation)
     use_query_prompt: bool = True
     eval_steps: int | None = None  # None: about `evals_per_run` evaluations spread over the run
     save_steps: int | None = None  # None: same as eval_steps (the best checkpoint must be a saved one)
@@ -120,7 +122,7 @@ def seed_recipe(full_dim: int | presets.Preset, **overrides) -> TrainConfig:
     dims = matryoshka_dims(full_dim)[1:] or [full_dim]
     recipe = {"batch_size": 10, "lr": 5e-5, "warmup_ratio": 0.0, "weight_decay": 0.0, "precision": "fp32",
               "batch_sampler": "batch_sampler", "use_query_prompt": False, "dims": dims, "evals_per_run": 0,
-              "hard_negatives": 0}
+              "corpus_rotation": False}
     return TrainConfig(**{**recipe, **overrides})
 
 
@@ -396,6 +398,8 @@ def finetune(
         print(f"Already trained with these pairs and settings: {output_dir} (resume=False retrains).")
         return cached
 
+    if cfg.corpus_rotation:
+        rotate_to_corpus(model, list(corpus.values()), cfg.batch_size)
     if cfg.hard_negatives > 0:
         pairs["train"] = with_hard_negatives(pairs["train"], model, list(corpus.values()), cfg.hard_negatives)
     trainer = _build_trainer(model, loaded, cfg, dims, pairs, corpus, checkpoint_dir, progress, callbacks)
@@ -555,6 +559,13 @@ def add_hard_negatives(dataset, model, corpus: list[str] | None = None, num_nega
     if num_negatives == 1 and "negative" in mined.column_names:
         mined = mined.rename_column("negative", "negative_1")
     return mined
+
+
+def rotate_to_corpus(model, passages: list[str], batch_size: int = 32) -> None:
+    """Start from the model rotated onto the passages' principal directions (see helpers.rotation)."""
+    add_corpus_rotation(model, passages, batch_size)
+    print(f"Corpus rotation: embeddings rotated onto the principal directions of {len(passages)} passages "
+          "(full-dimension scores unchanged, truncated ones better before any training)")
 
 
 def with_hard_negatives(train, model, corpus: list[str], num_negatives: int):

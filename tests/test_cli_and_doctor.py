@@ -62,3 +62,15 @@ def test_full_disk_becomes_advice():
     import errno
 
     assert "disk is full" in cli._one_line(OSError(errno.ENOSPC, "No space left on device"))
+
+
+def test_training_advice_is_one_clear_error_not_a_traceback(monkeypatch, capsys):
+    from helpers.training import TrainingError
+
+    def out_of_memory(args):
+        raise TrainingError("Out of GPU memory. Try batch_size=16.")
+
+    monkeypatch.setattr(cli, "_run", out_of_memory)
+    assert cli.main(["train"]) == 2
+    out = capsys.readouterr().out
+    assert "Error: Out of GPU memory. Try batch_size=16." in out and "Traceback" not in out

@@ -260,3 +260,28 @@ def test_worsened_queries_list_the_drops_with_what_each_model_retrieved(data):
     assert [d["id"] for d in worse[0]["retrieved_fine_tuned"]] == data.corpus_ids[2::-1]
     assert worse[0]["relevant"]
     assert all(set(d) == {"id", "relevant", "text"} for d in worse[0]["retrieved_base"])
+
+
+def test_the_rotated_base_is_a_separate_row_that_equals_the_base_at_full_dimension(data):
+    from helpers.evaluation_report import BASE, BASE_ROTATED, run_systems
+
+    systems, runs = run_systems({BASE: "fallback"}, {"q": data}, rotated_base=True)
+
+    base, rotated = runs["q"][BASE], runs["q"][BASE_ROTATED]
+    assert list(rotated.per_query) == ["384", "256", "128", "64"]
+    assert np.allclose(base.per_query["384"]["ndcg@10"], rotated.per_query["384"]["ndcg@10"])
+    assert (base.top == rotated.top).all()
+    assert "no training" in systems[BASE_ROTATED]["note"] and "note" not in systems[BASE]
+    assert BASE_ROTATED not in run_systems({BASE: "fallback"}, {"q": data})[1]["q"]
+
+
+def test_verdict_by_dim_groups_the_dimensions_by_outcome():
+    from helpers.evaluation_report import verdict_by_dim
+
+    def test(a, dim, diff, p):
+        return {"a": a, "dim": dim, "mean_diff": diff, "p_value": p}
+
+    tests = [test("base", "384", -0.001, 0.8), test("base", "128", 0.05, 0.001), test("base", "64", 0.1, 0.0),
+             test("bm25", "384", 0.08, 0.001)]
+    assert verdict_by_dim(tests) == "no clear difference at 384 dims; helped at 128, 64 dims"
+    assert verdict_by_dim([test("base", "64", -0.1, 0.01)]) == "hurt at 64 dims"

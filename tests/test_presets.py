@@ -81,6 +81,15 @@ def test_seed_recipe_of_a_preset_reproduces_its_cards():
     assert (static.batch_size, static.epochs, static.dims) == (256, 15, [512, 256])
 
 
+def test_only_models_not_made_for_truncation_are_rotated_onto_the_corpus():
+    rotated = {name for name, p in presets.PRESETS.items()
+               if TrainConfig.from_profile("smoke", preset=p).corpus_rotation}
+    assert rotated == {"arctic-embed-m", "arctic-embed-l", "fallback"}
+    assert TrainConfig.from_profile("smoke", preset=presets.generic("some/model")).corpus_rotation
+    assert not TrainConfig.from_profile("smoke", preset=presets.generic("x", kind="static")).corpus_rotation
+    assert not seed_recipe(presets.PRESETS["fallback"]).corpus_rotation
+
+
 def test_table_has_one_row_per_preset():
     table = presets.table()
     assert list(table.index) == list(presets.PRESETS)

@@ -214,6 +214,9 @@ def test_nan_loss_stops_with_advice(tmp_path, tiny_model):
     broken.save(str(tmp_path / "broken"))
     with pytest.raises(TrainingError, match="Lower the learning rate"):
         finetune(make_pairs(tmp_path), tmp_path / "model", model_id=str(tmp_path / "broken"),
+                 config=tiny_config(eval_on_start=False, corpus_rotation=False), progress=False)
+    with pytest.raises(ValueError, match="NaN or infinite"):  # the rotation sees it before training
+        finetune(make_pairs(tmp_path), tmp_path / "model", model_id=str(tmp_path / "broken"),
                  config=tiny_config(eval_on_start=False), progress=False)
 
 

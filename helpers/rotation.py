@@ -1,0 +1,47 @@
+"""Rotate a model's embeddings so that their leading dimensions carry most of your corpus' variance.
+
+A model that was not trained with Matryoshka loss spreads what it knows over all its dimensions, so
+truncating its embeddings to the first 128 keeps 128 arbitrary ones. Rotating the space onto the
+principal directions of your own passages first (an orthogonal ``Dense`` layer, as in
+sentence-transformers' dimensionality-reduction example, but kept square) changes no similarity at the
+full dimension and makes the truncated ones much better; Matryoshka training then starts from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def principal_rotation(embeddings: np.ndarray) -> np.ndarray:
+    """Orthogonal ``dim x dim`` matrix whose rows are the principal directions of ``embeddings``,
+    strongest first (not centered, so it is a pure rotation: dot products are unchanged)."""
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    if embeddings.ndim != 2 or len(embeddings) == 0:
+        raise ValueError("Need a non-empty (n_texts x dim) matrix of embeddings to fit a rotation.")
+    if not np.isfinite(embeddings).all():
+        raise ValueError("The model's embeddings contain NaN or infinite values: its weights are broken, "
+                         "so there is nothing to rotate (or to fine-tune).")
+    _, _, vt = np.linalg.svd(embeddings, full_matrices=True)
+    return vt
+
+
+def add_corpus_rotation(model, passages: Sequence[str], batch_size: int = 32, progress: bool = False):
+    """Insert the rotation fitted on ``passages`` into ``model`` (before its ``Normalize``, if any) and
+    return the Dense module; scores at the model's full dimension stay as they were."""
+    import torch
+    from sentence_transformers.models import Dense, Normalize
+
+    if not passages:
+        raise ValueError("No passages to fit the rotation on.")
+    embeddings = model.encode_document(list(passages), batch_size=batch_size, convert_to_numpy=True,
+                                       normalize_embeddings=True, show_progress_bar=progress)
+    rotation = principal_rotation(embeddings)
+    dim = rotation.shape[0]
+    dense = Dense(dim, dim, bias=False, activation_function=torch.nn.Identity())
+    first = next(model.parameters())
+    dense.linear.weight.data = torch.tensor(rotation, dtype=first.dtype, device=first.device)
+    at = next((i for i, m in enumerate(model) if isinstance(m, Normalize)), len(model))
+    model.insert(at, dense)
+    return dense
