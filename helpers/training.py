@@ -601,6 +601,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loss", choices=["mnrl", "cached_mnrl"])
     parser.add_argument("--mini-batch-size", type=int)
     parser.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"])
+    parser.add_argument("--hard-negatives", type=int, help="mined negatives per question (default 0)")
+    parser.add_argument("--corpus-rotation", action=argparse.BooleanOptionalAction, default=None,
+                        help="rotate onto the chunks' principal directions first (default: the preset's)")
     args = parser.parse_args(argv)
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if getattr(args, f.name, None) is not None}

@@ -307,3 +307,24 @@ def test_the_distilled_model_is_made_once(monkeypatch, static_model_path):
 
     monkeypatch.setattr(static_models, "distill_static", lambda *a, **k: pytest.fail("distilled twice"))
     assert static_models.distilled_static_path() == static_model_path
+
+
+def test_training_cli_passes_rotation_and_hard_negatives(monkeypatch, capsys):
+    import helpers.training as training
+
+    seen = []
+
+    class Result:
+        def summary(self):
+            return {"ok": True}
+
+    def fake_finetune(pairs, output, *, config, **kwargs):
+        seen.append(config)
+        return Result()
+
+    monkeypatch.setattr(training, "finetune", fake_finetune)
+    training.main(["--pairs", "p", "--output", "o", "--model", "fallback", "--no-corpus-rotation",
+                   "--hard-negatives", "2"])
+    training.main(["--pairs", "p", "--output", "o", "--model", "fallback"])
+    assert (seen[0].corpus_rotation, seen[0].hard_negatives) == (False, 2)
+    assert (seen[1].corpus_rotation, seen[1].hard_negatives) == (True, 0)
