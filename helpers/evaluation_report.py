@@ -166,9 +166,10 @@ def disagreement(set_reports: dict[str, dict]) -> str | None:
     parts = []
     for name, v in verdicts.items():
         test = set_reports[name]["headline_test"]
-        parts.append(f"on the {name} questions fine-tuning {v} ({test['mean_diff']:+.3f} {HEADLINE}, "
+        outcome = f"fine-tuning {v}" if v in ("helped", "hurt") else f"there is {v}"
+        parts.append(f"on the {name} questions {outcome} ({test['mean_diff']:+.3f} {HEADLINE}, "
                      f"p={test['p_value']:.3f}, {test['n_queries']} queries)")
-    return ("The query sets disagree: " + "; ".join(parts) + ". Trust the hand-written questions more: "
+    return ("At the full dimension the query sets disagree: " + "; ".join(parts) + ". Trust the hand-written questions more: "
             "synthetic questions are written from the very chunks they must retrieve.")
 
 
@@ -274,8 +275,8 @@ def run_systems(models: dict[str, str], sets: dict[str, IRData], trained_dims: S
         add(system, loaded)
         if system == BASE and rotated_base:  # what the rotation alone does, before any training
             add_corpus_rotation(loaded.model, list(next(iter(sets.values())).corpus.values()))
-            add(BASE_ROTATED, loaded, "the base model rotated onto the principal directions of these chunks "
-                                      "(helpers.rotation), as fine-tuning starts; no training")
+            add(BASE_ROTATED, loaded, "rotated onto the principal directions of these chunks, as fine-tuning "
+                                      "starts: no training")
     return systems, runs
 
 
