@@ -169,8 +169,9 @@ def disagreement(set_reports: dict[str, dict]) -> str | None:
         outcome = f"fine-tuning {v}" if v in ("helped", "hurt") else f"there is {v}"
         parts.append(f"on the {name} questions {outcome} ({test['mean_diff']:+.3f} {HEADLINE}, "
                      f"p={test['p_value']:.3f}, {test['n_queries']} queries)")
-    return ("At the full dimension the query sets disagree: " + "; ".join(parts) + ". Trust the hand-written questions more: "
-            "synthetic questions are written from the very chunks they must retrieve.")
+    return ("At the full dimension the query sets disagree: " + "; ".join(parts) + ". Trust the "
+            "hand-written questions more: synthetic questions are written from the very chunks they must "
+            "retrieve.")
 
 
 def by_type(types: dict[str, str], data: IRData, runs: dict[str, SystemRun]) -> dict:
