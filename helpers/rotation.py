@@ -5,6 +5,7 @@ truncating its embeddings to the first 128 keeps 128 arbitrary ones. Rotating th
 principal directions of your own passages first (an orthogonal ``Dense`` layer, as in
 sentence-transformers' dimensionality-reduction example, but kept square) changes no similarity at the
 full dimension and makes the truncated ones much better; Matryoshka training then starts from there.
+The rotation suits the passages it was fitted on: refit (retrain) when the collection changes a lot.
 """
 
 from __future__ import annotations
