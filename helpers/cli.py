@@ -80,8 +80,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from helpers.io import read_json
     from helpers.pipeline import RunSettings, run_all
-    from helpers.run_report import write_run_report
+    from helpers.run_report import evaluation_verdicts, write_run_report
     from helpers.stages import STAGES
 
     if args.profile:  # stage modules read the profile from the environment too
@@ -97,5 +98,8 @@ def _run(args: argparse.Namespace) -> int:
     for name, summary in summaries.items():
         state = "skipped (unchanged)" if summary.get("skipped") else f"{summary.get('seconds', 0):.1f} s"
         print(f"  {name:<10} {state}")
+    if settings.paths.eval.is_file():
+        for line in evaluation_verdicts(read_json(settings.paths.eval)):
+            print(line[0].upper() + line[1:])
     print(f"Report: {report_html}  (and {report_md.name})")
     return 0

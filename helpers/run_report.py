@@ -70,6 +70,12 @@ def training_section(paths: RunPaths) -> Section | None:
     return Section("Fine-tuning", "", [key_value_table(summary)], images)
 
 
+def evaluation_verdicts(report: dict) -> list[str]:
+    """One sentence per query set: did fine-tuning beat the base model, dimension by dimension."""
+    return [f"fine-tuned vs base on the {name} questions: {qs.get('verdict_by_dim') or qs['verdict']}"
+            for name, qs in report["query_sets"].items() if qs["verdict"]]
+
+
 def evaluation_section(paths: RunPaths) -> Section | None:
     if not paths.eval.exists():
         return None
@@ -82,10 +88,7 @@ def evaluation_section(paths: RunPaths) -> Section | None:
         f"{name}: {s.get('loaded') or s.get('model')}" + (f" ({s['note']})" if s.get("note") else "")
         for name, s in report["systems"].items()
     )
-    verdicts = "; ".join(
-        f"fine-tuned vs base on the {name} questions: {qs.get('verdict_by_dim') or qs['verdict']}"
-        for name, qs in report["query_sets"].items() if qs["verdict"]
-    )
+    verdicts = "; ".join(evaluation_verdicts(report))
     text = "\n\n".join(
         filter(
             None,

@@ -74,3 +74,20 @@ def test_training_advice_is_one_clear_error_not_a_traceback(monkeypatch, capsys)
     assert cli.main(["train"]) == 2
     out = capsys.readouterr().out
     assert "Error: Out of GPU memory. Try batch_size=16." in out and "Traceback" not in out
+
+
+def test_final_summary_says_whether_fine_tuning_helped(tmp_path, monkeypatch, capsys):
+    from helpers import config, pipeline, run_report
+    from helpers.io import write_json
+
+    monkeypatch.setattr(pipeline, "run_all", lambda stages, settings: {"evaluate": {"seconds": 1.5}})
+    monkeypatch.setattr(run_report, "write_run_report",
+                        lambda paths: (paths.root / "report.md", paths.root / "report.html"))
+    by_dim = "no clear difference at 384 dims; helped at 64 dims"
+    write_json(config.run_paths("r", tmp_path).eval,
+               {"query_sets": {"gold": {"verdict": "no clear difference", "verdict_by_dim": by_dim}}})
+
+    assert cli.main(["evaluate", "--runs-dir", str(tmp_path), "--run", "r"]) == 0
+    out = capsys.readouterr().out
+    assert "evaluate   1.5 s" in out
+    assert f"Fine-tuned vs base on the gold questions: {by_dim}" in out
