@@ -100,6 +100,6 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  {name:<10} {state}")
     if settings.paths.eval.is_file():
         for line in evaluation_verdicts(read_json(settings.paths.eval)):
-            print(line[0].upper() + line[1:])
+            print(line)
     print(f"Report: {report_html}  (and {report_md.name})")
     return 0

@@ -72,7 +72,7 @@ def training_section(paths: RunPaths) -> Section | None:
 
 def evaluation_verdicts(report: dict) -> list[str]:
     """One sentence per query set: did fine-tuning beat the base model, dimension by dimension."""
-    return [f"fine-tuned vs base on the {name} questions: {qs.get('verdict_by_dim') or qs['verdict']}"
+    return [f"Fine-tuned vs base on the {name} questions: {qs.get('verdict_by_dim') or qs['verdict']}"
             for name, qs in report["query_sets"].items() if qs["verdict"]]
 
 
@@ -88,7 +88,7 @@ def evaluation_section(paths: RunPaths) -> Section | None:
         f"{name}: {s.get('loaded') or s.get('model')}" + (f" ({s['note']})" if s.get("note") else "")
         for name, s in report["systems"].items()
     )
-    verdicts = "; ".join(evaluation_verdicts(report))
+    verdicts = "".join(f"{line}. " for line in evaluation_verdicts(report)).strip()
     text = "\n\n".join(
         filter(
             None,
