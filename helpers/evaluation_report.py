@@ -41,7 +41,7 @@ from helpers.evaluation import (
 from helpers.evaluation_stats import bootstrap_ci, paired_test
 from helpers.io import read_json, write_json
 from helpers.retention import DEFAULT_SUBSETS, retention_check
-from helpers.rotation import add_corpus_rotation
+from helpers.rotation import principal_rotation
 from helpers.schema import Chunk
 
 BM25, BASE, FINETUNED = "bm25", "base", "fine-tuned"
@@ -68,26 +68,48 @@ def run_bm25(data: IRData) -> SystemRun:
     return SystemRun({NO_DIM: per_query_metrics(scores, data)}, top_k(scores, data.corpus_ids, SHOWN_TOP), [])
 
 
-def run_dense(model, sets: dict[str, IRData], dims: Sequence[int], batch_size: int = 32
-              ) -> tuple[dict[str, SystemRun], float]:
-    """Encode the corpus once and each query set once, then score every dimension and precision.
+@dataclass
+class Encoded:
+    """One model's full-dimension embeddings of the shared corpus and of every query set."""
 
-    Also returns how many corpus chunks per second the model encoded on this machine.
-    """
+    corpus: object  # torch tensor (corpus x dim)
+    queries: dict[str, object]  # query set name -> tensor (queries x dim)
+    per_second: float  # corpus chunks encoded per second on this machine
+
+    def rotated(self) -> Encoded:
+        """The same embeddings after the corpus rotation (``helpers.rotation``) that fine-tuning starts from:
+        a rotation is linear, so rotating the embeddings equals encoding with the rotated model."""
+        import torch
+
+        r = torch.as_tensor(principal_rotation(self.corpus.cpu().numpy()), dtype=self.corpus.dtype,
+                            device=self.corpus.device)
+        queries = {name: q @ r.T for name, q in self.queries.items()}
+        return Encoded(self.corpus @ r.T, queries, self.per_second)
+
+
+def encode_sets(model, sets: dict[str, IRData], batch_size: int = 32) -> Encoded:
+    """Encode the corpus once and each query set once, timing the corpus."""
     first = next(iter(sets.values()))
     if any(data.corpus_ids != first.corpus_ids for data in sets.values()):
         raise ValueError("The query sets must share one corpus: build them from the same chunks.")
     started = time.perf_counter()
     corpus = encode_corpus(model, list(first.corpus.values()), batch_size)
     per_second = len(first.corpus) / max(time.perf_counter() - started, 1e-9)
+    queries = {name: encode_queries(model, list(data.queries.values()), batch_size)
+               for name, data in sets.items()}
+    return Encoded(corpus, queries, per_second)
+
+
+def run_dense(encoded: Encoded, sets: dict[str, IRData], dims: Sequence[int]) -> dict[str, SystemRun]:
+    """Score every query set at every dimension and precision from one encoding."""
     runs = {}
     for name, data in sets.items():
-        queries = encode_queries(model, list(data.queries.values()), batch_size)
-        per_dim = evaluate_embeddings(queries, corpus, data, dims)
-        top = top_k(cosine_scores(queries, corpus), data.corpus_ids, SHOWN_TOP)
+        queries = encoded.queries[name]
+        per_dim = evaluate_embeddings(queries, encoded.corpus, data, dims)
+        top = top_k(cosine_scores(queries, encoded.corpus), data.corpus_ids, SHOWN_TOP)
         runs[name] = SystemRun({str(d): m for d, m in per_dim.items()}, top,
-                               storage_rows(queries, corpus, data, list(per_dim)))
-    return runs, per_second
+                               storage_rows(queries, encoded.corpus, data, list(per_dim)))
+    return runs
 
 
 def storage_rows(queries, corpus, data: IRData, dims: Sequence[int]) -> list[dict]:
@@ -195,7 +217,6 @@ def set_report(data: IRData, runs: dict[str, SystemRun]) -> dict:
         "paired_tests": tests,
         "headline_test": headline,
         "verdict": verdict(headline) if headline else None,
-        "verdict_by_dim": verdict_by_dim(tests),
         "storage": [row | {"system": system} for system, run in runs.items() for row in run.storage],
         "worsened": worsened_queries(data, runs),
         "by_type": by_type(data.meta["types"], data, runs) if "types" in data.meta else {},
@@ -263,21 +284,20 @@ def run_systems(models: dict[str, str], sets: dict[str, IRData], trained_dims: S
     runs = {name: {BM25: run_bm25(data)} for name, data in sets.items()}
     systems = {BM25: {"kind": "lexical", "model": "BM25 (bm25s defaults, English stopwords)"}}
 
-    def add(system: str, loaded, note: str = "") -> None:
+    def add(system: str, loaded, encoded: Encoded, note: str = "") -> None:
         dims = dims_for(loaded.model.get_embedding_dimension(), trained_dims)
-        dense_runs, per_second = run_dense(loaded.model, sets, dims)
-        systems[system] = describe(loaded, dims) | {"sentences_per_s": round(per_second, 1)}
+        systems[system] = describe(loaded, dims) | {"sentences_per_s": round(encoded.per_second, 1)}
         systems[system] |= {"note": note} if note else {}
-        for name, run in dense_runs.items():
+        for name, run in run_dense(encoded, sets, dims).items():
             runs[name][system] = run
 
     for system, model_id in tqdm(models.items(), desc="systems"):
         loaded = load_embedding_model(model_id)
-        add(system, loaded)
+        encoded = encode_sets(loaded.model, sets)
+        add(system, loaded, encoded)
         if system == BASE and rotated_base:  # what the rotation alone does, before any training
-            add_corpus_rotation(loaded.model, list(next(iter(sets.values())).corpus.values()))
-            add(BASE_ROTATED, loaded, "rotated onto the principal directions of these chunks, as fine-tuning "
-                                      "starts: no training")
+            add(BASE_ROTATED, loaded, encoded.rotated(), "rotated onto the principal directions of these "
+                                                         "chunks, as fine-tuning starts: no training")
     return systems, runs
 
 

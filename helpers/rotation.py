@@ -16,15 +16,16 @@ import numpy as np
 
 
 def principal_rotation(embeddings: np.ndarray) -> np.ndarray:
-    """Orthogonal ``dim x dim`` matrix whose rows are the principal directions of ``embeddings``,
-    strongest first (not centered, so it is a pure rotation: dot products are unchanged)."""
+    """Orthogonal ``dim x dim`` matrix whose rows are the principal directions of ``embeddings`` scaled
+    to unit length, strongest first (not centered, so it is a pure rotation: dot products are unchanged)."""
     embeddings = np.asarray(embeddings, dtype=np.float64)
     if embeddings.ndim != 2 or len(embeddings) == 0:
         raise ValueError("Need a non-empty (n_texts x dim) matrix of embeddings to fit a rotation.")
     if not np.isfinite(embeddings).all():
         raise ValueError("The model's embeddings contain NaN or infinite values: its weights are broken, "
                          "so there is nothing to rotate (or to fine-tune).")
-    _, _, vt = np.linalg.svd(embeddings, full_matrices=True)
+    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+    _, _, vt = np.linalg.svd(embeddings / np.where(norms > 0, norms, 1.0), full_matrices=True)
     return vt
 
 
@@ -37,7 +38,7 @@ def add_corpus_rotation(model, passages: Sequence[str], batch_size: int = 32, pr
     if not passages:
         raise ValueError("No passages to fit the rotation on.")
     embeddings = model.encode_document(list(passages), batch_size=batch_size, convert_to_numpy=True,
-                                       normalize_embeddings=True, show_progress_bar=progress)
+                                       show_progress_bar=progress)
     rotation = principal_rotation(embeddings)
     dim = rotation.shape[0]
     dense = Dense(dim, dim, bias=False, activation_function=torch.nn.Identity())

@@ -72,7 +72,9 @@ def training_section(paths: RunPaths) -> Section | None:
 
 def evaluation_verdicts(report: dict) -> list[str]:
     """One sentence per query set: did fine-tuning beat the base model, dimension by dimension."""
-    return [f"Fine-tuned vs base on the {name} questions: {qs.get('verdict_by_dim') or qs['verdict']}"
+    from helpers.evaluation_report import verdict_by_dim
+
+    return [f"Fine-tuned vs base on the {name} questions: {verdict_by_dim(qs['paired_tests'])}"
             for name, qs in report["query_sets"].items() if qs["verdict"]]
 
 

@@ -83,9 +83,11 @@ def test_final_summary_says_whether_fine_tuning_helped(tmp_path, monkeypatch, ca
     monkeypatch.setattr(pipeline, "run_all", lambda stages, settings: {"evaluate": {"seconds": 1.5}})
     monkeypatch.setattr(run_report, "write_run_report",
                         lambda paths: (paths.root / "report.md", paths.root / "report.html"))
-    by_dim = "no clear difference at 384 dims; helped at 64 dims"
+    tests = [{"a": "base", "dim": "384", "mean_diff": -0.001, "p_value": 0.8},
+             {"a": "base", "dim": "64", "mean_diff": 0.1, "p_value": 0.001}]
     write_json(config.run_paths("r", tmp_path).eval,
-               {"query_sets": {"gold": {"verdict": "no clear difference", "verdict_by_dim": by_dim}}})
+               {"query_sets": {"gold": {"verdict": "no clear difference", "paired_tests": tests}}})
+    by_dim = "no clear difference at 384 dims; helped at 64 dims"
 
     assert cli.main(["evaluate", "--runs-dir", str(tmp_path), "--run", "r"]) == 0
     out = capsys.readouterr().out

@@ -25,7 +25,9 @@ def test_principal_rotation_is_orthogonal_and_orders_directions_by_variance():
     x = rng.normal(size=(200, 4)) * np.array([3.0, 0.1, 0.1, 10.0])
     r = principal_rotation(x)
     assert np.allclose(r @ r.T, np.eye(4), atol=1e-10)
-    energy = ((x @ r.T) ** 2).sum(axis=0)
+    assert np.allclose(principal_rotation(5 * x), r)  # fitted on the directions, not the lengths
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    energy = ((unit @ r.T) ** 2).sum(axis=0)
     assert list(np.argsort(-energy)) == [0, 1, 2, 3]
     assert abs(r[0, 3]) > 0.99 and abs(r[1, 0]) > 0.99
 
