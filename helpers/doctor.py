@@ -16,7 +16,9 @@ REQUIRED_PACKAGES = ("torch", "sentence-transformers", "transformers", "datasets
 OPTIONAL_PACKAGES = {"openai": "llm", "bm25s": "eval", "model2vec": "static", "qdrant-client": "rag",
                      "langchain-qdrant": "rag", "langchain-huggingface": "rag", "ragas": "rag",
                      "nbval": "dev", "jupyterlab": "notebooks"}
-FIX_INSTALL = 'pip install -e ".[all]"  (or: bash scripts/run.sh, which sets everything up)'
+FIX_INSTALL = 'bash scripts/setup.sh  (installs the locked versions into .venv)'
+FIX_LOCK = 'python -m uv pip install -c constraints.txt -e ".[dev]"  (or pip install, same arguments)'
+SHOWN_DIFFERENCES = 5
 
 
 @dataclass
@@ -38,7 +40,7 @@ def package_check(name: str, extra: str | None = None) -> Check:
     try:
         return Check(name, True, md.version(name), required=extra is None)
     except md.PackageNotFoundError:
-        fix = f'pip install -e ".[{extra}]"' if extra else FIX_INSTALL
+        fix = f'pip install -c constraints.txt -e ".[{extra}]"' if extra else FIX_INSTALL
         return Check(name, False, "not installed", required=extra is None, fix=fix)
 
 
@@ -86,6 +88,23 @@ def llm_check() -> Check:
     return Check("LLM", True, settings.describe(), required=False)
 
 
+def lock_check() -> Check:
+    """Installed packages at another version than the lock (constraints.txt) was tested with."""
+    from helpers import lockfile
+
+    if not lockfile.CONSTRAINTS_FILE.exists():
+        return Check("locked versions", False, f"no {lockfile.CONSTRAINTS_FILE.name} beside the kit",
+                     required=False, fix="use a clone of the course repository")
+    differences = lockfile.installed_differences()
+    if not differences:
+        return Check("locked versions", True, f"as in {lockfile.CONSTRAINTS_FILE.name}")
+    shown = ", ".join(f"{name} {installed} (lock {locked})"
+                      for name, installed, locked in differences[:SHOWN_DIFFERENCES])
+    more = f" and {len(differences) - SHOWN_DIFFERENCES} more" if len(differences) > SHOWN_DIFFERENCES else ""
+    return Check("locked versions", False, f"{len(differences)} differ: {shown}{more}", required=False,
+                 fix=FIX_LOCK)
+
+
 def disk_check() -> Check:
     config.RUNS_DIR.mkdir(parents=True, exist_ok=True)
     free_gb = shutil.disk_usage(config.RUNS_DIR).free / 1e9
@@ -105,8 +124,8 @@ def run_checks() -> list[Check]:
     checks = [python_check(), *(package_check(p) for p in REQUIRED_PACKAGES)]
     if all(c.ok for c in checks):
         checks += [device_check(), fallback_check(), hub_check(), llm_check()]
-    checks += [*(package_check(p, extra) for p, extra in OPTIONAL_PACKAGES.items()), disk_check(),
-               profile_check()]
+    checks += [*(package_check(p, extra) for p, extra in OPTIONAL_PACKAGES.items()), lock_check(),
+               disk_check(), profile_check()]
     return checks
 
 

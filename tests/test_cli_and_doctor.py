@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from helpers import cli, doctor
+from helpers import cli, doctor, lockfile
 from helpers.stages import STAGE_NAMES
 
 
@@ -39,7 +39,16 @@ def test_doctor_names_the_fix_for_a_missing_package(monkeypatch, capsys):
     monkeypatch.setattr(doctor, "REQUIRED_PACKAGES", (*doctor.REQUIRED_PACKAGES, "no-such-package-xyz"))
     assert doctor.main() == 1
     out = capsys.readouterr().out
-    assert "[ERR] no-such-package-xyz" in out and "pip install" in out
+    assert "[ERR] no-such-package-xyz" in out and "scripts/setup.sh" in out
+
+
+def test_doctor_reports_packages_installed_at_another_version_than_locked(monkeypatch, tmp_path, capsys):
+    pins = tmp_path / "constraints.txt"
+    pins.write_text("packaging==0.0.1\n")
+    monkeypatch.setattr(lockfile, "CONSTRAINTS_FILE", pins)
+    assert doctor.main() == 0  # a difference is a warning, not a failure
+    line = next(x for x in capsys.readouterr().out.splitlines() if "locked versions" in x)
+    assert "1 differ: packaging" in line and "(lock 0.0.1)" in line and "constraints.txt" in line
 
 
 def test_folder_without_readable_pdfs_is_one_clear_error(tmp_path, capsys):
