@@ -22,7 +22,7 @@ from training_common import recipes, sample_run
 
 def gold_ndcg(model, chunks, dims: list[int]) -> dict[int, float]:
     """nDCG@10 of ``model`` on the gold questions at each of ``dims``."""
-    from helpers.evaluation import aggregate, evaluate_model, ir_from_gold
+    from helpers.evaluation.metrics import aggregate, evaluate_model, ir_from_gold
 
     per_dim = evaluate_model(model, ir_from_gold(chunks), dims, show_progress=False)
     return {dim: aggregate(per_query)["ndcg@10"] for dim, per_query in per_dim.items()}
@@ -36,10 +36,10 @@ def main() -> None:
     parser.add_argument("--profile", default="smoke", help="profile used to generate the pairs")
     args = parser.parse_args()
 
-    from helpers.chunking import load_chunks
-    from helpers.models import load_embedding_model
-    from helpers.rotation import add_corpus_rotation
-    from helpers.training import finetune, matryoshka_dims
+    from helpers.chunking.chunkers import load_chunks
+    from helpers.core.models import load_embedding_model
+    from helpers.training.rotation import add_corpus_rotation
+    from helpers.training.trainer import finetune, matryoshka_dims
 
     paths = sample_run(args.profile)
     chunks = load_chunks(paths.chunks)

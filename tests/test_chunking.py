@@ -7,7 +7,7 @@ import json
 import pymupdf
 import pytest
 
-from helpers.chunking import (
+from helpers.chunking.chunkers import (
     STRATEGIES,
     TokenBudget,
     boilerplate_reason,
@@ -22,8 +22,8 @@ from helpers.chunking import (
     sections,
     token_budget,
 )
-from helpers.pdfs import document_texts, fix_mojibake, normalize_whitespace
-from helpers.schema import Chunk, Page, chunk_id
+from helpers.chunking.pdfs import document_texts, fix_mojibake, normalize_whitespace
+from helpers.core.schema import Chunk, Page, chunk_id
 
 MAX_TOKENS = 64  # a small model limit, so that every strategy has to split
 

@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from helpers import cli, doctor
-from helpers.stages import STAGE_NAMES
+from helpers.pipeline.stages import STAGE_NAMES
 
 
 def test_help_lists_every_stage():
@@ -65,7 +65,7 @@ def test_full_disk_becomes_advice():
 
 
 def test_training_advice_is_one_clear_error_not_a_traceback(monkeypatch, capsys):
-    from helpers.training import TrainingError
+    from helpers.training.trainer import TrainingError
 
     def out_of_memory(args):
         raise TrainingError("Out of GPU memory. Try batch_size=16.")
@@ -77,8 +77,10 @@ def test_training_advice_is_one_clear_error_not_a_traceback(monkeypatch, capsys)
 
 
 def test_final_summary_says_whether_fine_tuning_helped(tmp_path, monkeypatch, capsys):
-    from helpers import config, pipeline, run_report
-    from helpers.io import write_json
+    from helpers.core import config
+    from helpers.core.io import write_json
+    from helpers.pipeline import run_report
+    from helpers.pipeline import runner as pipeline
 
     monkeypatch.setattr(pipeline, "run_all", lambda stages, settings: {"evaluate": {"seconds": 1.5}})
     monkeypatch.setattr(run_report, "write_run_report",

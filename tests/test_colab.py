@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import colab, config
+from helpers.core import colab, config
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 import pytest
 
-from helpers import config
+from helpers.core import config
 
 
 def test_profile_comes_from_the_environment(monkeypatch):

@@ -7,8 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from helpers import config
-from helpers.evaluation import (
+from helpers.core import config
+from helpers.core.io import write_jsonl
+from helpers.core.schema import Chunk
+from helpers.evaluation.metrics import (
     METRICS,
     IRData,
     aggregate,
@@ -23,10 +25,8 @@ from helpers.evaluation import (
     quantized_scores,
     top_k,
 )
-from helpers.evaluation_report import disagreement, evaluate_run
-from helpers.evaluation_stats import bootstrap_ci, paired_test
-from helpers.io import write_jsonl
-from helpers.schema import Chunk
+from helpers.evaluation.stage import disagreement, evaluate_run
+from helpers.evaluation.stats import bootstrap_ci, paired_test
 
 DIMS = [384, 256, 128, 64, 32]
 TOPICS = ["cats", "dogs", "volcanoes", "income tax", "python programming", "bread baking", "football",
@@ -167,7 +167,7 @@ def test_ir_from_split_reads_the_test_split(chunks, data, tmp_path):
 
 
 def test_evaluate_run_writes_eval_json_and_plots(chunks, data, tmp_path, monkeypatch):
-    from helpers.models import fallback_model_path
+    from helpers.core.models import fallback_model_path
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     paths = config.RunPaths(tmp_path / "run")
@@ -192,9 +192,9 @@ def test_evaluate_run_writes_eval_json_and_plots(chunks, data, tmp_path, monkeyp
 
 def test_static_models_are_rows_of_the_same_table_with_encode_speed(chunks, data, tmp_path, monkeypatch,
                                                                       static_model_path):
-    from helpers.evaluation_views import SPEED_COLUMN, metrics_frame
-    from helpers.models import fallback_model_path
-    from helpers.run_report import evaluation_section
+    from helpers.core.models import fallback_model_path
+    from helpers.evaluation.views import SPEED_COLUMN, metrics_frame
+    from helpers.pipeline.run_report import evaluation_section
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     paths = config.RunPaths(tmp_path / "run")
@@ -231,8 +231,8 @@ def test_disagreement_is_a_plain_sentence():
 
 
 def test_ir_from_gold_keeps_answerable_questions_with_evidence_in_the_chunks(chunks):
-    from helpers.evaluation import ir_from_gold
-    from helpers.gold import Evidence, GoldQuestion
+    from helpers.core.gold import Evidence, GoldQuestion
+    from helpers.evaluation.metrics import ir_from_gold
 
     cat_facts = Evidence("cats.pdf", ASPECTS[2].format(t="cats"))
     whales = Evidence("whales.pdf", "Whales sing.")
@@ -248,7 +248,7 @@ def test_ir_from_gold_keeps_answerable_questions_with_evidence_in_the_chunks(chu
 
 
 def test_worsened_queries_list_the_drops_with_what_each_model_retrieved(data):
-    from helpers.evaluation_report import SystemRun, worsened_queries
+    from helpers.evaluation.stage import SystemRun, worsened_queries
 
     n = len(data.queries)
     before, after = np.full(n, 0.5), np.full(n, 0.5)
@@ -264,7 +264,7 @@ def test_worsened_queries_list_the_drops_with_what_each_model_retrieved(data):
 
 
 def test_the_rotated_base_is_a_separate_row_that_equals_the_base_at_full_dimension(data):
-    from helpers.evaluation_report import BASE, BASE_ROTATED, run_systems
+    from helpers.evaluation.stage import BASE, BASE_ROTATED, run_systems
 
     systems, runs = run_systems({BASE: "fallback"}, {"q": data}, rotated_base=True)
 
@@ -277,7 +277,7 @@ def test_the_rotated_base_is_a_separate_row_that_equals_the_base_at_full_dimensi
 
 
 def test_verdict_by_dim_groups_the_dimensions_by_outcome():
-    from helpers.evaluation_report import verdict_by_dim
+    from helpers.evaluation.stage import verdict_by_dim
 
     def test(a, dim, diff, p):
         return {"a": a, "dim": dim, "mean_diff": diff, "p_value": p}

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from helpers.gold import (
+from helpers.core.gold import (
     Evidence,
     GoldFormatError,
     GoldQuestion,
@@ -14,7 +14,7 @@ from helpers.gold import (
     normalize_for_matching,
     relevant_chunk_ids,
 )
-from helpers.schema import Chunk
+from helpers.core.schema import Chunk
 
 DOC = "travel-and-expenses-policy.pdf"
 QUOTE = ("Expense claims must be submitted within 30 days of returning from the trip, "

@@ -1,6 +1,6 @@
 import pytest
 
-from helpers.io import read_jsonl, write_json, write_jsonl
+from helpers.core.io import read_jsonl, write_json, write_jsonl
 
 
 def test_jsonl_round_trip(tmp_path):

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from helpers.chunking import save_chunks
-from helpers.llm import LLMError, LLMSettings, RateLimiter, llm_configured, llm_settings, run_sync
-from helpers.questions import build_pairs, generate
+from helpers.chunking.chunkers import save_chunks
+from helpers.core.llm import LLMError, LLMSettings, RateLimiter, llm_configured, llm_settings, run_sync
+from helpers.questions.generate import build_pairs, generate
 from helpers.testing.chunks import sample_chunks
 from helpers.testing.fake_llm import FakeLLM, Reply, default_reply, prompt_of
 
@@ -86,7 +86,7 @@ def test_bad_output_is_recorded_or_rejected_with_a_reason(chunks, tmp_path):
     reasons = {f["reason"] for f in result.failures}
     assert reasons == {"malformed_output: not JSON", 'malformed_output: no "questions" list'}
     assert any(f["example"] == "QUESTION #1\n" for f in result.failures)
-    from helpers.pairs import validate
+    from helpers.questions.pairs import validate
 
     kept, rejected = validate(result.pairs)
     assert [r["reason"] for r in rejected] == ["template_residue", "template_residue"]
@@ -163,9 +163,9 @@ def test_interrupting_a_notebook_cell_cancels_the_run_and_lets_it_clean_up():
 RUN_IN_CHILD = """
 import sys
 import threading
-from helpers.chunking import load_chunks
-from helpers.llm import LLMSettings
-from helpers.questions import generate
+from helpers.chunking.chunkers import load_chunks
+from helpers.core.llm import LLMSettings
+from helpers.questions.generate import generate
 chunks_path, cache_dir, base_url = sys.argv[1:4]
 settings = LLMSettings(model="fake-model", base_url=base_url, api_key="sk-child", timeout_s=60)
 generate(load_chunks(chunks_path), 2, settings, cache_dir=cache_dir, concurrency=1, progress=False)

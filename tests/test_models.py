@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from helpers import config, models
+from helpers.core import config, models
 
 
 def test_hub_offline_flag_is_respected(monkeypatch):

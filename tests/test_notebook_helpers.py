@@ -2,7 +2,7 @@
 
 import pytest
 
-from helpers import config, notebook
+from helpers.core import config, notebook
 
 
 def test_missing_artifacts_in_order(tmp_path):
@@ -17,13 +17,13 @@ def test_missing_artifacts_in_order(tmp_path):
 
 
 def test_ensure_artifacts_makes_only_what_is_missing(tmp_path, monkeypatch):
-    import helpers.chunking
-    import helpers.questions
+    from helpers.chunking import chunkers
+    from helpers.questions import generate
 
     paths = config.run_paths("demo", tmp_path)
     paths.chunks.write_text("")
     made = []
-    monkeypatch.setattr(helpers.chunking, "build_chunks", lambda *a, **k: made.append("chunks"))
-    monkeypatch.setattr(helpers.questions, "build_pairs", lambda *a, **k: made.append("pairs"))
+    monkeypatch.setattr(chunkers, "build_chunks", lambda *a, **k: made.append("chunks"))
+    monkeypatch.setattr(generate, "build_pairs", lambda *a, **k: made.append("pairs"))
     notebook.ensure_artifacts(paths, "pairs")
     assert made == ["pairs"]

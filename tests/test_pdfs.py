@@ -7,7 +7,7 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-from helpers.pdfs import (
+from helpers.chunking.pdfs import (
     NO_TEXT_LAYER,
     CleanOptions,
     cleaning_stages,
@@ -22,7 +22,7 @@ from helpers.pdfs import (
     normalize_whitespace,
     remove_repeating_lines,
 )
-from helpers.schema import Page
+from helpers.core.schema import Page
 
 HEADINGS = ["1 Receipts", "2 Booking travel", "3 Devices"]
 BODY = [

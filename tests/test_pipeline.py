@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import config
-from helpers.pipeline import RunSettings, Stage, run_all
+from helpers.core import config
+from helpers.pipeline.runner import RunSettings, Stage, run_all
 
 
 def _stages(calls: list[str], fail_at: str | None = None) -> list[Stage]:
@@ -63,8 +63,8 @@ def test_killed_run_continues_where_it_stopped(settings):
 
 
 def test_stage_fingerprints_include_the_resolved_preset(settings, monkeypatch):
-    from helpers.pipeline import fingerprint
-    from helpers.stages import STAGES
+    from helpers.pipeline.runner import fingerprint
+    from helpers.pipeline.stages import STAGES
 
     train = next(stage for stage in STAGES if stage.name == "train")
     monkeypatch.delenv("KIT_MODEL", raising=False)

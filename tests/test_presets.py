@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from helpers import config, models, presets
-from helpers.training import TrainConfig, matryoshka_dims, oom_advice, seed_recipe
+from helpers.core import config, models, presets
+from helpers.training.trainer import TrainConfig, matryoshka_dims, oom_advice, seed_recipe
 
 HUB_PRESETS = [name for name, p in presets.PRESETS.items() if not p.offline]
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.chunking import save_chunks
-from helpers.offline_questions import clean_heading, generate_offline, keyphrases
-from helpers.pairs import (
+from helpers.chunking.chunkers import save_chunks
+from helpers.questions.generate import build_pairs, parse_questions, select_chunks
+from helpers.questions.offline import clean_heading, generate_offline, keyphrases
+from helpers.questions.pairs import (
     COLUMNS,
     LeakageError,
     check_leakage,
@@ -18,7 +19,6 @@ from helpers.pairs import (
     to_dataset_dict,
     validate,
 )
-from helpers.questions import build_pairs, parse_questions, select_chunks
 from helpers.testing.chunks import sample_chunks
 
 CHUNK = sample_chunks()[0]  # "Staff travelling on Institute business may book hotels up to 180 pounds ..."

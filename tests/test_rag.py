@@ -9,19 +9,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from helpers import config
-from helpers.answerer import ExtractiveAnswerer, calibrate_threshold, llm_answerer, sentences
-from helpers.gold import Evidence, GoldQuestion, load_gold
-from helpers.llm import LLMSettings
-from helpers.rag import NOT_FOUND, ModelEmbeddings, RagSystem, build_index, qdrant_client
-from helpers.rag_eval import (
-    context_metrics,
-    rag_evaluate_run,
-    run_config,
-    score_samples,
-    summarize,
-)
-from helpers.schema import Chunk
+from helpers.core import config
+from helpers.core.gold import Evidence, GoldQuestion, load_gold
+from helpers.core.llm import LLMSettings
+from helpers.core.schema import Chunk
+from helpers.rag.answerer import ExtractiveAnswerer, calibrate_threshold, llm_answerer, sentences
+from helpers.rag.chain import NOT_FOUND, ModelEmbeddings, RagSystem, build_index, qdrant_client
+from helpers.rag.scoring import context_metrics, rag_evaluate_run, run_config, score_samples, summarize
 from helpers.testing.fake_llm import FakeLLM, Reply
 
 TEXTS = [
@@ -154,7 +148,7 @@ def test_truncated_index_stores_fewer_dimensions(fallback_model):
 
 
 def test_qdrant_url_selects_a_server_by_the_same_code_path(monkeypatch, tmp_path):
-    from helpers import rag
+    from helpers.rag import chain as rag
 
     class Recorder:
         def __init__(self, **options):
@@ -249,7 +243,7 @@ def tiny_run(tmp_path_factory, fallback_model):
     """A run folder with the tiny chunks, a one-split pairs dataset and a "fine-tuned" model."""
     from datasets import Dataset, DatasetDict
 
-    from helpers.chunking import save_chunks
+    from helpers.chunking.chunkers import save_chunks
 
     paths = config.RunPaths(tmp_path_factory.mktemp("run"))
     save_chunks(CHUNKS, paths.chunks)

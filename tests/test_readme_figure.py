@@ -2,8 +2,8 @@
 
 import importlib.util
 
-from helpers import config
-from helpers.io import write_json
+from helpers.core import config
+from helpers.core.io import write_json
 
 SCRIPT = config.REPO_ROOT / "scripts" / "readme_figure.py"
 spec = importlib.util.spec_from_file_location("readme_figure", SCRIPT)

@@ -2,8 +2,8 @@ import base64
 
 import matplotlib.pyplot as plt
 
-from helpers import config
-from helpers.report import Section, key_value_table, write_report
+from helpers.core import config
+from helpers.pipeline.report import Section, key_value_table, write_report
 
 
 def test_report_writes_markdown_and_self_contained_html(tmp_path):

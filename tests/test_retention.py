@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import models
-from helpers.retention import retention_check, retention_frame, retention_summary
+from helpers.core import models
+from helpers.evaluation.retention import retention_check, retention_frame, retention_summary
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers.rotation import add_corpus_rotation, principal_rotation
+from helpers.training.rotation import add_corpus_rotation, principal_rotation
 
 PASSAGES = [
     "Passwords must be at least 14 characters long.",

@@ -14,8 +14,8 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-from helpers.config import SAMPLE_CORPUS_DIR
-from helpers.gold import load_gold, normalize_for_matching, relevant_chunk_ids
+from helpers.core.config import SAMPLE_CORPUS_DIR
+from helpers.core.gold import load_gold, normalize_for_matching, relevant_chunk_ids
 
 PDFS = sorted(SAMPLE_CORPUS_DIR.glob("*.pdf"))
 GOLD = load_gold()

@@ -12,8 +12,8 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-from helpers import sources
-from helpers.sources import SourcesUnavailable, download_sources, is_valid_pdf, load_manifest
+from helpers.chunking import sources
+from helpers.chunking.sources import SourcesUnavailable, download_sources, is_valid_pdf, load_manifest
 
 
 def _make_pdf(path: Path) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers.config import ARCTIC_QUERY_PROMPT, REPO_ROOT, get_profile
-from helpers.schema import chunk_id
-from helpers.training import TrainConfig, TrainingError, finetune, matryoshka_dims
+from helpers.core.config import ARCTIC_QUERY_PROMPT, REPO_ROOT, get_profile
+from helpers.core.schema import chunk_id
+from helpers.training.trainer import TrainConfig, TrainingError, finetune, matryoshka_dims
 
 PASSAGES = {
     "bees": ("Honey bees tell hive mates where flowers are with a waggle dance inside the hive.",
@@ -68,7 +68,7 @@ def tiny_model(tmp_path_factory) -> Path:
     """A random 2-layer BERT (128 dims) that stores Arctic's query prompt."""
     from sentence_transformers import SentenceTransformer
 
-    from helpers.random_models import build_random_bert
+    from helpers.core.random_models import build_random_bert
 
     folder = build_random_bert(tmp_path_factory.mktemp("tiny"), "tiny", max_seq_length=64)
     model = SentenceTransformer(str(folder), device="cpu")
@@ -110,7 +110,7 @@ def test_config_from_profile_takes_its_sizes_and_overrides():
 def test_recipe_uses_no_duplicate_batches_the_query_prompt_and_best_checkpoint(tmp_path):
     from sentence_transformers.base.sampler import BatchSamplers
 
-    from helpers.training import schedule, training_arguments
+    from helpers.training.trainer import schedule, training_arguments
 
     cfg = TrainConfig(batch_size=8, epochs=2)
     steps = schedule(cfg, n_train=100)
@@ -128,7 +128,7 @@ def test_finetune_changes_weights_lowers_loss_and_saves_a_documented_model(tmp_p
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from helpers.models import fallback_model_path
+    from helpers.core.models import fallback_model_path
 
     pairs = make_pairs(tmp_path, questions_per_passage=1)  # 9 distinct passages: every step sees them all
     cfg = TrainConfig(batch_size=9, max_steps=3, lr=1e-4, warmup_ratio=0.0, logging_steps=1, eval_steps=3,
@@ -195,7 +195,7 @@ def test_killed_run_resumes_from_its_last_checkpoint_and_finished_run_is_reused(
 
 
 def test_changed_settings_do_not_resume_from_stale_checkpoints(tmp_path, tiny_model):
-    from helpers.training import prepare_checkpoints
+    from helpers.training.trainer import prepare_checkpoints
 
     checkpoints = tmp_path / "checkpoints"
     (checkpoints / "checkpoint-2").mkdir(parents=True)
@@ -223,7 +223,7 @@ def test_nan_loss_stops_with_advice(tmp_path, tiny_model):
 def test_cuda_out_of_memory_becomes_advice():
     import torch
 
-    from helpers.training import _train
+    from helpers.training.trainer import _train
 
     class OutOfMemoryTrainer:
         def train(self, resume_from_checkpoint=None):
@@ -237,7 +237,7 @@ def test_cuda_out_of_memory_becomes_advice():
 def test_hard_negatives_are_other_passages(tmp_path, fallback_model):
     from datasets import load_from_disk
 
-    from helpers.training import add_hard_negatives
+    from helpers.training.trainer import add_hard_negatives
 
     train = load_from_disk(str(make_pairs(tmp_path)))["train"]
     mined = add_hard_negatives(train, fallback_model, relative_margin=0.05)
@@ -268,8 +268,8 @@ def test_static_model_is_fine_tuned_saved_and_reloaded(tmp_path, static_model_pa
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from helpers.models import is_static, load_embedding_model
-    from helpers.presets import PRESETS
+    from helpers.core.models import is_static, load_embedding_model
+    from helpers.core.presets import PRESETS
 
     pairs = make_pairs(tmp_path, questions_per_passage=1)
     cfg = TrainConfig.from_profile("smoke", preset="static-distilled", hardware="cpu", batch_size=9,
@@ -291,8 +291,8 @@ def test_static_model_is_fine_tuned_saved_and_reloaded(tmp_path, static_model_pa
 def test_distillation_makes_a_static_model_from_a_model_folder(tmp_path, tiny_model):
     from sentence_transformers import SentenceTransformer
 
-    from helpers.models import is_static
-    from helpers.static_models import distill_static
+    from helpers.core.models import is_static
+    from helpers.core.static_models import distill_static
 
     # Only the tokens that start with "b" (and the special ones), so that distillation takes a moment.
     out = distill_static(tiny_model, tmp_path / "static", pca_dims=32, token_remove_pattern=r"[^b\[]")
@@ -303,14 +303,14 @@ def test_distillation_makes_a_static_model_from_a_model_folder(tmp_path, tiny_mo
 
 
 def test_the_distilled_model_is_made_once(monkeypatch, static_model_path):
-    from helpers import static_models
+    from helpers.core import static_models
 
     monkeypatch.setattr(static_models, "distill_static", lambda *a, **k: pytest.fail("distilled twice"))
     assert static_models.distilled_static_path() == static_model_path
 
 
 def test_training_cli_passes_rotation_and_hard_negatives(monkeypatch, capsys):
-    import helpers.training as training
+    from helpers.training import trainer as training
 
     seen = []
 

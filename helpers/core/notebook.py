@@ -1,0 +1,61 @@
+"""What every notebook prints first: profile, device, base model, LLM, run folder."""
+
+from __future__ import annotations
+
+from helpers.core import config, presets
+
+
+def show_setup(run: str | None = None) -> config.RunPaths:
+    """Print the settings this notebook runs with (never an API key) and return the run's paths."""
+    from helpers.core.llm import llm_settings
+    from helpers.core.models import hub_reachable, pick_device
+
+    profile = config.get_profile()
+    paths = config.run_paths(run)
+    hub_ok, hub_why = hub_reachable()
+    llm = llm_settings()
+    print(f"profile    : {profile.name}  (set {config.PROFILE_ENV}=smoke|workshop|full to change)")
+    print(f"device     : {pick_device()}")
+    preset = presets.resolve()
+    stand_in = "distilled static model" if preset.kind == "static" else "offline fallback"
+    offline = "" if hub_ok or preset.offline else f"  -> {stand_in} ({hub_why})"
+    print(f"base model : {preset.model_id}  (set {presets.MODEL_ENV}=<preset or id> to change){offline}")
+    print(f"LLM        : {llm.describe() if llm else 'not configured (offline generator and answerer)'}")
+    print(f"run folder : {paths.root}")
+    return paths
+
+
+ARTIFACTS = ("chunks", "pairs", "model", "eval")
+
+
+def missing_artifacts(paths: config.RunPaths, upto: str) -> list[str]:
+    """Which of the artifacts up to ``upto`` (chunks, pairs, model, eval) the run lacks, in order."""
+    present = {"chunks": paths.chunks.exists(), "pairs": (paths.pairs / "dataset_dict.json").exists(),
+               "model": (paths.model / "config_sentence_transformers.json").exists(),
+               "eval": paths.eval.exists()}
+    return [name for name in ARTIFACTS[: ARTIFACTS.index(upto) + 1] if not present[name]]
+
+
+def ensure_artifacts(paths: config.RunPaths, upto: str) -> None:
+    """Make what the earlier notebooks leave on disk, up to ``upto``, where it is missing (sample corpus).
+
+    Free when the chapters have run: an artifact already there is kept.
+    """
+    for name in missing_artifacts(paths, upto):
+        print(f"{name} missing: making it now, as the notebook that writes it would")
+        if name == "chunks":
+            from helpers.chunking.chunkers import build_chunks
+
+            build_chunks(config.SAMPLE_CORPUS_DIR, paths.chunks)
+        elif name == "pairs":
+            from helpers.questions.generate import build_pairs
+
+            build_pairs(paths.chunks, paths.pairs)
+        elif name == "model":
+            from helpers.training.trainer import finetune
+
+            finetune(paths.pairs, paths.model)
+        else:
+            from helpers.evaluation.stage import evaluate_run
+
+            evaluate_run(paths)
