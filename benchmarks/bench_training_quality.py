@@ -38,8 +38,9 @@ def main() -> None:
 
     from helpers.chunking.chunkers import load_chunks
     from helpers.core.models import load_embedding_model
+    from helpers.training.dims import matryoshka_dims
     from helpers.training.rotation import add_corpus_rotation
-    from helpers.training.trainer import finetune, matryoshka_dims
+    from helpers.training.trainer import finetune
 
     paths = sample_run(args.profile)
     chunks = load_chunks(paths.chunks)

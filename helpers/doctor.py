@@ -68,7 +68,7 @@ def hub_check() -> Check:
 
 def fallback_check() -> Check:
     try:
-        from helpers.core.models import fallback_model_path
+        from helpers.core.hf import fallback_model_path
 
         return Check("offline fallback model", True, f"sha256 ok ({fallback_model_path().name})")
     except (ImportError, RuntimeError) as exc:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from helpers.core import config
 from helpers.core.io import read_json
-from helpers.evaluation.stage import HEADLINE
+from helpers.evaluation.systems import HEADLINE
 
 TARGET = config.REPO_ROOT / "docs" / "images" / "ndcg_vs_dim.png"
 QUERY_SETS = ("gold", "test")  # hand-written questions first

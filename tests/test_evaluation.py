@@ -167,7 +167,7 @@ def test_ir_from_split_reads_the_test_split(chunks, data, tmp_path):
 
 
 def test_evaluate_run_writes_eval_json_and_plots(chunks, data, tmp_path, monkeypatch):
-    from helpers.core.models import fallback_model_path
+    from helpers.core.hf import fallback_model_path
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     paths = config.RunPaths(tmp_path / "run")
@@ -192,7 +192,7 @@ def test_evaluate_run_writes_eval_json_and_plots(chunks, data, tmp_path, monkeyp
 
 def test_static_models_are_rows_of_the_same_table_with_encode_speed(chunks, data, tmp_path, monkeypatch,
                                                                       static_model_path):
-    from helpers.core.models import fallback_model_path
+    from helpers.core.hf import fallback_model_path
     from helpers.evaluation.views import SPEED_COLUMN, metrics_frame
     from helpers.pipeline.run_report import evaluation_section
 
@@ -264,7 +264,8 @@ def test_worsened_queries_list_the_drops_with_what_each_model_retrieved(data):
 
 
 def test_the_rotated_base_is_a_separate_row_that_equals_the_base_at_full_dimension(data):
-    from helpers.evaluation.stage import BASE, BASE_ROTATED, run_systems
+    from helpers.evaluation.stage import run_systems
+    from helpers.evaluation.systems import BASE, BASE_ROTATED
 
     systems, runs = run_systems({BASE: "fallback"}, {"q": data}, rotated_base=True)
 

@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from helpers.core import config, models
+from helpers.core import config, hf, models
 
 
 def test_hub_offline_flag_is_respected(monkeypatch):
@@ -51,4 +51,4 @@ def test_local_folder_keeps_its_stored_prompt(fallback_model, tmp_path):
 def test_changed_fallback_weights_are_refused(monkeypatch):
     monkeypatch.setattr(config, "FALLBACK_WEIGHTS_SHA256", "0" * 64)
     with pytest.raises(RuntimeError, match="changed"):
-        models.fallback_model_path()
+        hf.fallback_model_path()

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from helpers.core import config, models, presets
-from helpers.training.trainer import TrainConfig, matryoshka_dims, oom_advice, seed_recipe
+from helpers.training.dims import matryoshka_dims
+from helpers.training.trainer import TrainConfig, oom_advice, seed_recipe
 
 HUB_PRESETS = [name for name, p in presets.PRESETS.items() if not p.offline]
 

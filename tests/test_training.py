@@ -13,7 +13,8 @@ import pytest
 
 from helpers.core.config import ARCTIC_QUERY_PROMPT, REPO_ROOT, get_profile
 from helpers.core.schema import chunk_id
-from helpers.training.trainer import TrainConfig, TrainingError, finetune, matryoshka_dims
+from helpers.training.dims import matryoshka_dims
+from helpers.training.trainer import TrainConfig, TrainingError, finetune
 
 PASSAGES = {
     "bees": ("Honey bees tell hive mates where flowers are with a waggle dance inside the hive.",
@@ -128,7 +129,7 @@ def test_finetune_changes_weights_lowers_loss_and_saves_a_documented_model(tmp_p
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from helpers.core.models import fallback_model_path
+    from helpers.core.hf import fallback_model_path
 
     pairs = make_pairs(tmp_path, questions_per_passage=1)  # 9 distinct passages: every step sees them all
     cfg = TrainConfig(batch_size=9, max_steps=3, lr=1e-4, warmup_ratio=0.0, logging_steps=1, eval_steps=3,

@@ -72,7 +72,7 @@ def _fallback_budget() -> TokenBudget:
 
     from transformers import AutoTokenizer
 
-    from helpers.core.models import fallback_model_path
+    from helpers.core.hf import fallback_model_path
 
     path = fallback_model_path()
     max_tokens = json.loads((path / "sentence_bert_config.json").read_text())["max_seq_length"]

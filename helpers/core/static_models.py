@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from helpers.core import config
-from helpers.core.models import fallback_model_path, quiet_transformers
+from helpers.core.hf import fallback_model_path, quiet_transformers
 
 PCA_DIMS = 256
 

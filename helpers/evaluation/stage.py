@@ -42,13 +42,18 @@ from helpers.evaluation.metrics import (
 )
 from helpers.evaluation.retention import DEFAULT_SUBSETS, retention_check
 from helpers.evaluation.stats import bootstrap_ci, paired_test
+from helpers.evaluation.systems import (
+    BASE,
+    BASE_ROTATED,
+    BM25,
+    FINETUNED,
+    HEADLINE,
+    NO_DIM,
+    STATIC,
+    STATIC_FINETUNED,
+)
 from helpers.training.rotation import principal_rotation
 
-BM25, BASE, FINETUNED = "bm25", "base", "fine-tuned"
-BASE_ROTATED = "base, rotated"
-STATIC, STATIC_FINETUNED = "static", "static fine-tuned"
-HEADLINE = "ndcg@10"
-NO_DIM = "full"  # the dimension key of BM25, which has no dimensions
 ALPHA = 0.05
 SHOWN_TOP = 3
 
@@ -259,7 +264,7 @@ def base_of(info: dict) -> str | None:
 
 def dims_for(full: int, trained: Sequence[int] | None) -> list[int]:
     """The dimensions the model was trained with when they fit it, else the standard Matryoshka ones."""
-    from helpers.training.trainer import matryoshka_dims
+    from helpers.training.dims import matryoshka_dims
 
     return check_dims(trained, full) if trained and max(trained) == full else matryoshka_dims(full)
 

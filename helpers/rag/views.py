@@ -8,7 +8,7 @@ from pathlib import Path
 
 from helpers.core.schema import Chunk
 from helpers.rag.chain import ModelEmbeddings, RagSystem, build_index, qdrant_client
-from helpers.rag.scoring import EvalQuestion
+from helpers.rag.queries import EvalQuestion
 
 
 def show_answers(systems: dict[str, RagSystem], question: str, k: int = 5) -> None:

@@ -48,7 +48,7 @@ def plot_batch_similarity(model, questions: list[str], passages: list[str], dims
     """
     import matplotlib.pyplot as plt
 
-    from helpers.training.trainer import matryoshka_dims
+    from helpers.training.dims import matryoshka_dims
 
     dims = dims or (matryoshka_dims(model)[0], matryoshka_dims(model)[-1])
     fig, axes = plt.subplots(1, len(dims), figsize=(4.2 * len(dims), 3.8), squeeze=False)

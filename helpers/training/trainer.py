@@ -26,6 +26,7 @@ from helpers.core import config as kit_config
 from helpers.core import presets
 from helpers.core.io import read_json, read_jsonl, write_json
 from helpers.core.models import is_static, load_embedding_model
+from helpers.training.dims import matryoshka_dims
 from helpers.training.plots import plot_training_curves
 from helpers.training.rotation import add_corpus_rotation
 
@@ -33,27 +34,10 @@ PAIR_COLUMNS = ("anchor", "positive")
 CHECKPOINTS_DIRNAME = "checkpoints"
 FINGERPRINT_FILE = "fingerprint.json"
 CURVES_FILENAME = "training_curves.png"
-MIN_MATRYOSHKA_DIM = 64
 
 
 class TrainingError(RuntimeError):
     """Training stopped for a reason the user can act on (the message says how)."""
-
-
-def matryoshka_dims(model_or_dim, smallest: int = MIN_MATRYOSHKA_DIM) -> list[int]:
-    """The model's full dimension, then the powers of two below it down to ``smallest``.
-
-    768 -> [768, 512, 256, 128, 64]; 384 -> [384, 256, 128, 64]; 1024 -> [1024, 512, 256, 128, 64].
-    """
-    full = model_or_dim if isinstance(model_or_dim, int) else model_or_dim.get_embedding_dimension()
-    if not full or full < 1:
-        raise ValueError(f"Cannot derive Matryoshka dimensions from embedding dimension {full!r}.")
-    below = 2 ** math.floor(math.log2(full - 1)) if full > 1 else 0
-    halvings = []
-    while below >= smallest:
-        halvings.append(below)
-        below //= 2
-    return [full, *halvings]
 
 
 @dataclass
