@@ -94,7 +94,8 @@ def closure(roots: list[Requirement]) -> set[str]:
 
 
 def imported_modules(source: str) -> set[str]:
-    """Full names of what the code imports (``from helpers import config`` gives ``helpers.config`` too)."""
+    """Full names of what the code imports (``from helpers.core import config`` gives
+    ``helpers.core.config`` too)."""
     names = set()
     for node in ast.walk(ast.parse(_python(source))):
         if isinstance(node, ast.Import):

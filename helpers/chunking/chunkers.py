@@ -6,7 +6,7 @@
 * ``structure``: one section (a heading and its body) per chunk, oversize sections split by tokens,
   the heading written at the top of every chunk of its section.
 
-Every chunk records its document, pages and character span in :func:`helpers.pdfs.document_texts`.
+Every chunk records its document, pages and character span in :func:`helpers.chunking.pdfs.document_texts`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Load PDFs into cleaned :class:`~helpers.schema.Page` records, one switchable cleaning step at a time.
+"""Load PDFs into cleaned :class:`~helpers.core.schema.Page` records, one switchable cleaning step at a time.
 
 Each cleaning step is a small public function, so a notebook can show a page before and after it.
 A file that cannot be read is reported as a :class:`Problem` with a one-line reason, and the rest of

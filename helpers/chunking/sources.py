@@ -7,8 +7,8 @@ downloads give a learner a larger, real corpus when the network is there::
     paths = download_sources()                       # all of them, into data/downloads/
     paths = download_sources(names=["nist-ai-600-1"])
 
-or ``python -m helpers.sources [name ...]``. Files already present and readable are not fetched again;
-what arrives is checked to be a PDF that opens with at least one page, and is written atomically.
+or ``python -m helpers.chunking.sources [name ...]``. Files already present and readable are not fetched
+again; what arrives is checked to be a PDF that opens with at least one page, and is written atomically.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The profile is chosen by one environment variable, ``KIT_PROFILE`` (smoke | workshop | full), and is
 shared by the notebooks and the CLI; so is the base model, ``KIT_MODEL`` (a preset name or model id, see
-``helpers.presets``). Paths can be moved with ``KIT_DATA_DIR``, ``KIT_RUNS_DIR`` and ``KIT_CACHE_DIR``
+``helpers.core.presets``). Paths can be moved with ``KIT_DATA_DIR``, ``KIT_RUNS_DIR`` and ``KIT_CACHE_DIR``
 (models the kit makes itself, such as the distilled static model, shared by all runs).
 """
 

@@ -3,7 +3,7 @@
 A preset names a base model and what the recipe needs to know about it: pooling, query prompt, Matryoshka
 dimensions (the full one first), maximum sequence length, learning rate, and for a 16 GB T4 and an 80 GB
 A100/H100 the batch size, precision and loss that fit. ``resolve`` takes a preset name or any model id;
-``config.BASE_MODEL_ID`` and the query prompts that ``helpers.models`` registers are read from here.
+``config.BASE_MODEL_ID`` and the query prompts that ``helpers.core.models`` registers are read from here.
 
 The GPU sizes are estimated from the models' shapes (weights, AdamW state and activations at the maximum
 sequence length), not measured on those cards: ``CachedMultipleNegativesRankingLoss`` keeps memory at the

@@ -82,8 +82,9 @@ class Encoded:
     per_second: float  # corpus chunks encoded per second on this machine
 
     def rotated(self) -> Encoded:
-        """The same embeddings after the corpus rotation (``helpers.rotation``) that fine-tuning starts from:
-        a rotation is linear, so rotating the embeddings equals encoding with the rotated model."""
+        """The same embeddings after the corpus rotation (``helpers.training.rotation``) that fine-tuning
+        starts from: a rotation is linear, so rotating the embeddings equals encoding with the rotated
+        model."""
         import torch
 
         r = torch.as_tensor(principal_rotation(self.corpus.cpu().numpy()), dtype=self.corpus.dtype,

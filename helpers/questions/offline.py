@@ -6,7 +6,7 @@
 - ``offline:keyphrase``: the chunk's top TF-IDF phrases as a short question or a keyword query.
 
 Keyword queries (no question mark) are intended: people type them into search boxes, and
-``helpers.pairs.validate`` accepts them from offline generators only.
+``helpers.questions.pairs.validate`` accepts them from offline generators only.
 """
 
 from __future__ import annotations

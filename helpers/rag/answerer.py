@@ -23,7 +23,7 @@ LEXICAL_WEIGHT = 0.2
 # calibrate_threshold() on the bundled gold set (190 answerable, 10 unanswerable questions; best support
 # among the top-5 passages of the fallback all-MiniLM-L6-v2 retriever over the smoke chunks) gave 0.505:
 # it answers about three quarters of the answerable questions and refuses 8 of the 10 unanswerable ones.
-# Recalibrate for another model or corpus with helpers.rag_report.calibrate_answerer (notebook 05).
+# Recalibrate for another model or corpus with helpers.rag.views.calibrate_answerer (notebook 05).
 NOT_FOUND_THRESHOLD = 0.5
 MIN_SENTENCE_WORDS = 4
 SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(•-])|\n+")  # chunks keep one paragraph per line
@@ -144,7 +144,7 @@ def cited_by_label(answer: str, docs: Sequence[Document]) -> list[Document]:
 
 
 def chat_model(settings, max_retries: int = 2):
-    """LangChain's ChatOpenAI for any OpenAI-compatible endpoint (``helpers.llm.LLMSettings``)."""
+    """LangChain's ChatOpenAI for any OpenAI-compatible endpoint (``helpers.core.llm.LLMSettings``)."""
     from langchain_openai import ChatOpenAI
 
     return ChatOpenAI(model=settings.model, base_url=settings.base_url,
@@ -164,5 +164,6 @@ def llm_answerer(settings, prompt: ChatPromptTemplate = ANSWER_PROMPT) -> Runnab
 
 
 def default_answerer(answer_model, settings=None) -> Runnable:
-    """The LLM answerer when ``settings`` (``helpers.llm.LLMSettings``) is given, else the extractive one."""
+    """The LLM answerer when ``settings`` (``helpers.core.llm.LLMSettings``) is given, else the extractive
+    one."""
     return llm_answerer(settings) if settings else ExtractiveAnswerer(answer_model).as_runnable()

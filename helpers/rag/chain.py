@@ -147,7 +147,7 @@ class RagSystem:
     """One retriever (a model and its index) with the answerer that turns passages into answers."""
 
     name: str
-    model: object  # helpers.models.LoadedModel
+    model: object  # helpers.core.models.LoadedModel
     store: QdrantVectorStore
     answerer: Runnable
 

@@ -1,7 +1,7 @@
 """Score the RAG chain with RAGAS: the base and the fine-tuned retriever, gold and synthetic questions.
 
 Context precision and recall are always computed, offline, with RAGAS' non-LLM metrics (rapidfuzz string
-similarity between retrieved and reference passages). With an LLM configured (``helpers.llm``), the LLM
+similarity between retrieved and reference passages). With an LLM configured (``helpers.core.llm``), the LLM
 answers and also judges faithfulness, answer relevancy and factual correctness. Every metric reports how
 many questions it scored, how many came back NaN and how many failed (timeouts, rate limits, unparsable
 judge output) rather than averaging failures away. Nothing offline reaches tiktoken or the network.
@@ -127,8 +127,8 @@ def load_systems(paths: config.RunPaths, chunks: Sequence[Chunk], base_model_id:
                  client=None, llm=None) -> dict[str, RagSystem]:
     """The base and the fine-tuned retriever, indexed in ``paths.qdrant``, sharing one answerer.
 
-    ``llm``: ``helpers.llm.LLMSettings`` for LLM answers; None gives the extractive answerer, which runs on
-    the fallback MiniLM whatever the retriever (its threshold was calibrated on that model).
+    ``llm``: ``helpers.core.llm.LLMSettings`` for LLM answers; None gives the extractive answerer, which runs
+    on the fallback MiniLM whatever the retriever (its threshold was calibrated on that model).
     """
     from helpers.core.models import load_embedding_model
     from helpers.rag.answerer import default_answerer

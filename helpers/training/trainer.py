@@ -55,7 +55,7 @@ class TrainConfig:
     mini_batch_size: int = 16  # cached_mnrl only: memory is set by this, negatives by batch_size
     batch_sampler: Literal["no_duplicates", "batch_sampler"] = "no_duplicates"
     hard_negatives: int = 0  # negatives per question mined with the base model before training (0: none)
-    corpus_rotation: bool = True  # rotate onto the corpus' principal directions first (helpers.rotation)
+    corpus_rotation: bool = True  # rotate onto the corpus' principal directions first (training/rotation.py)
     use_query_prompt: bool = True
     eval_steps: int | None = None  # None: about `evals_per_run` evaluations spread over the run
     save_steps: int | None = None  # None: same as eval_steps (the best checkpoint must be a saved one)
@@ -302,7 +302,7 @@ def oom_advice(cfg: TrainConfig) -> str:
         f"Out of GPU memory with batch_size={cfg.batch_size}, max_seq_length={cfg.max_seq_length}, "
         f"loss={cfg.loss!r}, mini_batch_size={cfg.mini_batch_size}, precision={cfg.precision!r}. Try, in "
         f"this order: {'; '.join(steps)}. These are TrainConfig fields; {preset} sets them per GPU class "
-        "(helpers.presets.table(), TrainConfig.from_profile(preset=..., hardware='t4-16gb'))."
+        "(helpers.core.presets.table(), TrainConfig.from_profile(preset=..., hardware='t4-16gb'))."
     )
 
 
@@ -546,7 +546,7 @@ def add_hard_negatives(dataset, model, corpus: list[str] | None = None, num_nega
 
 
 def rotate_to_corpus(model, passages: list[str], batch_size: int = 32) -> None:
-    """Start from the model rotated onto the passages' principal directions (see helpers.rotation)."""
+    """Start from the model rotated onto the passages' principal directions (helpers.training.rotation)."""
     add_corpus_rotation(model, passages, batch_size)
     print(f"Corpus rotation: embeddings rotated onto the principal directions of {len(passages)} passages "
           "(full-dimension scores unchanged, truncated ones better before any training)")

@@ -1,6 +1,6 @@
 """The bundled sample corpus and its gold questions: sizes, PDF stress features, evidence that exists.
 
-Uses pymupdf directly (not helpers.pdfs), so it checks the data, not the loader.
+Uses pymupdf directly (not helpers.chunking.pdfs), so it checks the data, not the loader.
 """
 
 from __future__ import annotations

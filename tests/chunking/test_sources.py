@@ -1,4 +1,4 @@
-"""helpers.sources against a local HTTP server: no test here touches the network."""
+"""helpers.chunking.sources against a local HTTP server: no test here touches the network."""
 
 from __future__ import annotations
 

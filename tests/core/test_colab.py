@@ -1,4 +1,5 @@
-"""helpers.colab: nothing happens off Colab; on Colab (a fake google.colab) Drive and uploads are used."""
+"""helpers.core.colab: nothing happens off Colab; on Colab (a fake google.colab) Drive and uploads
+are used."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""helpers.gold: loading the gold set, and finding the chunks that hold each evidence quote."""
+"""helpers.core.gold: loading the gold set, and finding the chunks that hold each evidence quote."""
 
 from __future__ import annotations
 
