@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from helpers import config
-from helpers.chunking import STRATEGIES, chunk_documents, filter_chunks, token_budget
-from helpers.pdfs import load_pdfs
+from helpers.chunking.chunkers import STRATEGIES, chunk_documents, filter_chunks, token_budget
+from helpers.chunking.pdfs import load_pdfs
+from helpers.core import config
 
 
 def best_time(fn: Callable[[], object], repeat: int) -> tuple[float, object]:

@@ -19,16 +19,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from helpers import config
-from helpers.evaluation import METRICS, IRData, aggregate, evaluate_model
-from helpers.models import load_embedding_model
+from helpers.core import config
+from helpers.core.models import load_embedding_model
+from helpers.evaluation.metrics import METRICS, IRData, aggregate, evaluate_model
 
 DIMS = [384, 256, 128, 64, 32]
 
 
 def sample_chunks() -> list[str]:
     """Texts of the sample corpus' chunks (none if the sample PDFs are missing)."""
-    from helpers.chunking import build_chunks, load_chunks
+    from helpers.chunking.chunkers import build_chunks, load_chunks
 
     if not any(config.SAMPLE_CORPUS_DIR.glob("*.pdf")):
         return []

@@ -35,8 +35,8 @@ def run_job(profile: str, runs_dir: Path, model: str) -> float:
 
 def stage_seconds(run_dir: Path) -> dict[str, float]:
     """Seconds each stage took when it last ran, from its record."""
-    from helpers.io import read_json
-    from helpers.stages import STAGE_NAMES
+    from helpers.core.io import read_json
+    from helpers.pipeline.stages import STAGE_NAMES
 
     return {name: read_json(run_dir / "stages" / f"{name}.json")["seconds"] for name in STAGE_NAMES}
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from helpers.llm import LLMSettings
-from helpers.questions import generate
+from helpers.core.llm import LLMSettings
+from helpers.questions.generate import generate
 from helpers.testing.chunks import sample_chunks
 from helpers.testing.fake_llm import FakeLLM
 

@@ -33,8 +33,8 @@ def encode_speed(model, texts: list[str], batch_size: int = 32) -> float:
 
 def measure(preset: str, paths, chunks, epochs: int, lr: float | None, out: Path) -> dict:
     """Speeds and gold nDCG@10 (base, fine-tuned) of one model."""
-    from helpers.models import load_embedding_model
-    from helpers.training import TrainConfig, finetune
+    from helpers.core.models import load_embedding_model
+    from helpers.training.trainer import TrainConfig, finetune
 
     loaded = load_embedding_model(preset, quiet=True)
     dim = loaded.model.get_embedding_dimension()
@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--static-lr", type=float, default=None, help="default: the static preset's")
     args = parser.parse_args()
 
-    from helpers.chunking import load_chunks
+    from helpers.chunking.chunkers import load_chunks
 
     paths = sample_run("smoke")
     chunks = load_chunks(paths.chunks)

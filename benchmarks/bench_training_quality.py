@@ -5,7 +5,7 @@
 The sample PDFs are chunked, offline questions generated (once, in runs/bench-training-<profile>/), and the
 base model is fine-tuned three times on the same pairs for the same number of epochs: with the kit's
 recipe, with the kit's recipe minus its corpus rotation, and with the seed recipe
-(helpers.training.seed_recipe). They, the base model and the base model rotated onto the chunks (no
+(helpers.training.trainer.seed_recipe). They, the base model and the base model rotated onto the chunks (no
 training) are scored with nDCG@10 on the hand-written gold questions, which no recipe saw, at every
 Matryoshka dimension of the model: what the rotation does and what training adds are separate columns.
 """
@@ -22,7 +22,7 @@ from training_common import recipes, sample_run
 
 def gold_ndcg(model, chunks, dims: list[int]) -> dict[int, float]:
     """nDCG@10 of ``model`` on the gold questions at each of ``dims``."""
-    from helpers.evaluation import aggregate, evaluate_model, ir_from_gold
+    from helpers.evaluation.metrics import aggregate, evaluate_model, ir_from_gold
 
     per_dim = evaluate_model(model, ir_from_gold(chunks), dims, show_progress=False)
     return {dim: aggregate(per_query)["ndcg@10"] for dim, per_query in per_dim.items()}
@@ -36,10 +36,11 @@ def main() -> None:
     parser.add_argument("--profile", default="smoke", help="profile used to generate the pairs")
     args = parser.parse_args()
 
-    from helpers.chunking import load_chunks
-    from helpers.models import load_embedding_model
-    from helpers.rotation import add_corpus_rotation
-    from helpers.training import finetune, matryoshka_dims
+    from helpers.chunking.chunkers import load_chunks
+    from helpers.core.models import load_embedding_model
+    from helpers.training.dims import matryoshka_dims
+    from helpers.training.rotation import add_corpus_rotation
+    from helpers.training.trainer import finetune
 
     paths = sample_run(args.profile)
     chunks = load_chunks(paths.chunks)

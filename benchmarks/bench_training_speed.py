@@ -37,8 +37,8 @@ def peak_memory_mb() -> tuple[float, str]:
 
 def run_one(name: str, model_id: str, pairs_per_recipe: int, max_seq_length: int | None) -> dict:
     """Train recipe ``name`` for about ``pairs_per_recipe`` pairs; its speed and peak memory."""
-    from helpers.models import load_embedding_model
-    from helpers.training import finetune
+    from helpers.core.models import load_embedding_model
+    from helpers.training.trainer import finetune
 
     full_dim = load_embedding_model(model_id, quiet=True).model.get_embedding_dimension()
     configs = recipes(full_dim)
@@ -76,7 +76,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model, seq = args.model, None
         if args.random_arctic:
-            from helpers.random_models import build_random_bert
+            from helpers.core.random_models import build_random_bert
 
             model, seq = str(build_random_bert(tmp, "base", max_seq_length=512)), 512
         rows = [_child(name, model, args.pairs_per_recipe, seq) for name in ("kit", "kit-cached", "seed")]

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from helpers import config
-from helpers.training import TrainConfig, seed_recipe
+from helpers.core import config
+from helpers.training.trainer import TrainConfig, seed_recipe
 
 
 def sample_run(profile: str = "smoke") -> config.RunPaths:
     """runs/bench-training-<profile>/ with the sample PDFs' chunks and offline pairs (built once)."""
-    from helpers.chunking import build_chunks
-    from helpers.questions import build_pairs
+    from helpers.chunking.chunkers import build_chunks
+    from helpers.questions.generate import build_pairs
 
     paths = config.run_paths(f"bench-training-{profile}")
     if not paths.chunks.is_file():

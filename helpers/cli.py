@@ -8,9 +8,9 @@ import os
 import time
 from pathlib import Path
 
-from helpers import config, presets
-from helpers.llm import LLMError
-from helpers.training import TrainingError
+from helpers.core import config, presets
+from helpers.core.llm import LLMError
+from helpers.training.trainer import TrainingError
 
 # Errors a user can act on: one clear line, exit code 2, no stack trace.
 USER_ERRORS = (ValueError, FileNotFoundError, LLMError, TrainingError, OSError)
@@ -26,7 +26,7 @@ settings have not changed, so a killed run continues where it stopped."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from helpers.stages import STAGE_NAMES
+    from helpers.pipeline.stages import STAGE_NAMES
 
     parser = argparse.ArgumentParser(prog="python -m helpers", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -80,10 +80,10 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from helpers.io import read_json
-    from helpers.pipeline import RunSettings, run_all
-    from helpers.run_report import evaluation_verdicts, write_run_report
-    from helpers.stages import STAGES
+    from helpers.core.io import read_json
+    from helpers.pipeline.run_report import evaluation_verdicts, write_run_report
+    from helpers.pipeline.runner import RunSettings, run_all
+    from helpers.pipeline.stages import STAGES
 
     if args.profile:  # stage modules read the profile from the environment too
         os.environ[config.PROFILE_ENV] = args.profile

@@ -8,7 +8,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 
-from helpers import config
+from helpers.core import config
 
 MIN_FREE_DISK_GB = 2.0
 REQUIRED_PACKAGES = ("torch", "sentence-transformers", "transformers", "datasets", "accelerate", "pymupdf",
@@ -51,7 +51,7 @@ def python_check() -> Check:
 
 def device_check() -> Check:
     try:
-        from helpers.models import pick_device
+        from helpers.core.models import pick_device
 
         device = pick_device()
     except ImportError as exc:
@@ -61,7 +61,7 @@ def device_check() -> Check:
 
 
 def hub_check() -> Check:
-    from helpers.models import hub_reachable
+    from helpers.core.models import hub_reachable
 
     ok, why = hub_reachable()
     detail = why if ok else f"{why}: the offline fallback model will be used"
@@ -70,7 +70,7 @@ def hub_check() -> Check:
 
 def fallback_check() -> Check:
     try:
-        from helpers.models import fallback_model_path
+        from helpers.core.hf import fallback_model_path
 
         return Check("offline fallback model", True, f"sha256 ok ({fallback_model_path().name})")
     except (ImportError, RuntimeError) as exc:
@@ -79,7 +79,7 @@ def fallback_check() -> Check:
 
 
 def llm_check() -> Check:
-    from helpers.llm import llm_settings
+    from helpers.core.llm import llm_settings
 
     settings = llm_settings()
     if settings is None:
@@ -90,7 +90,7 @@ def llm_check() -> Check:
 
 def lock_check() -> Check:
     """Installed packages at another version than the lock (constraints.txt) was tested with."""
-    from helpers import lockfile
+    from helpers.core import lockfile
 
     if not lockfile.CONSTRAINTS_FILE.exists():
         return Check("locked versions", False, f"no {lockfile.CONSTRAINTS_FILE.name} beside the kit",

@@ -12,9 +12,9 @@ import argparse
 import shutil
 from pathlib import Path
 
-from helpers import config
-from helpers.evaluation_report import HEADLINE
-from helpers.io import read_json
+from helpers.core import config
+from helpers.core.io import read_json
+from helpers.evaluation.systems import HEADLINE
 
 TARGET = config.REPO_ROOT / "docs" / "images" / "ndcg_vs_dim.png"
 QUERY_SETS = ("gold", "test")  # hand-written questions first

@@ -15,7 +15,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from helpers import config
+from helpers.core import config
 
 ROOT = config.REPO_ROOT
 PROJECT = "helpers"
@@ -94,18 +94,20 @@ def closure(roots: list[Requirement]) -> set[str]:
 
 
 def imported_modules(source: str) -> set[str]:
-    """Full names of what the code imports (``from helpers import config`` gives ``helpers.config`` too)."""
+    """Full names of what the code imports (``from helpers.core import config`` gives
+    ``helpers.core.config`` too)."""
     names = set()
     for node in ast.walk(ast.parse(_python(source))):
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
-    return names
+    # importing helpers.rag.chain runs helpers/rag/__init__.py first
+    return names | {name.rsplit(".", n)[0] for name in names for n in range(1, name.count(".") + 1)}
 
 
 def kit_module_file(name: str) -> Path | None:
-    """The source file of a module of the kit (``helpers.rag`` -> helpers/rag.py), if it is one."""
+    """The source file of a module of the kit (``helpers.rag.chain`` -> helpers/rag/chain.py)."""
     path = ROOT.joinpath(*name.split("."))
     return next((f for f in (path.with_suffix(".py"), path / "__init__.py") if f.is_file()), None)
 
@@ -150,7 +152,7 @@ def test_the_parser_reads_both_kinds_of_install():
     assert local_extras(".[all]") == ["all"] and local_extras(".") == [] and local_extras("openai") is None
     assert third_party_imports(["%matplotlib inline\nimport os\nfrom IPython.display import display"]) \
         == {"IPython"}
-    assert {"qdrant_client", "ragas"} <= third_party_imports(["from helpers.rag_eval import load_systems"])
+    assert {"qdrant_client", "ragas"} <= third_party_imports(["from helpers.rag.scoring import load_systems"])
 
 
 def test_torch_requirement_keeps_an_installed_torch():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import config
+from helpers.core import config
 
 ROOT = config.REPO_ROOT
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

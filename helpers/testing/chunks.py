@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers.schema import Chunk
+from helpers.core.schema import Chunk
 
 SECTIONS = {
     "Hotel allowances": "Staff travelling on Institute business may book hotels up to 180 pounds per night "

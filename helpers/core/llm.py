@@ -1,0 +1,247 @@
+"""One OpenAI-compatible LLM client for the kit: settings from the environment, retries, rate limit, cache.
+
+Works with OpenAI, or a local Ollama / vLLM server (``KIT_LLM_BASE_URL``, no key needed). The API key is
+read from the environment, used for requests and nothing else: it is never printed, logged, written or
+shown in a ``repr``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+from helpers.core.io import read_json, write_json
+
+DEFAULT_MODEL = "gpt-4o-mini"
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+# USD per million (input, output) tokens, list prices of 2025; a model not listed has no cost estimate.
+PRICES_PER_MILLION = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+}
+CHARS_PER_TOKEN = 4  # rough estimate; tiktoken downloads its encodings, so it is never used offline
+
+
+class LLMError(RuntimeError):
+    """A failure that retrying cannot fix (bad key, unknown model, bad request)."""
+
+
+class RequestFailed(Exception):
+    """A request that failed after every retry; ``reason`` says why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """Where to send chat requests. ``api_key`` is excluded from ``repr`` and from ``describe()``."""
+
+    model: str = DEFAULT_MODEL
+    base_url: str = OPENAI_BASE_URL
+    api_key: str | None = field(default=None, repr=False)
+    timeout_s: float = 60.0
+    max_attempts: int = 6  # 1 try + 5 retries on 429, 5xx, timeouts and connection errors
+
+    def describe(self) -> str:
+        """E.g. ``gpt-4o-mini at https://api.openai.com/v1 (key set)``."""
+        return f"{self.model} at {public_url(self.base_url)} ({'key set' if self.api_key else 'no key'})"
+
+    def public(self) -> dict:
+        """What may be written to an artifact."""
+        return {"model": self.model, "base_url": public_url(self.base_url)}
+
+
+def public_url(url: str) -> str:
+    """``url`` without user info, query or fragment (where a secret could hide)."""
+    parts = urlparse(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunparse((parts.scheme, netloc, parts.path, "", "", ""))
+
+
+def llm_settings() -> LLMSettings | None:
+    """Settings from ``OPENAI_API_KEY``, ``KIT_LLM_BASE_URL`` or ``OPENAI_BASE_URL``, ``KIT_LLM_MODEL``.
+
+    None when no LLM is configured (no key and no base URL).
+    """
+    key = os.environ.get("OPENAI_API_KEY", "").strip() or None
+    base_url = (os.environ.get("KIT_LLM_BASE_URL") or os.environ.get("OPENAI_BASE_URL") or "").strip()
+    if not key and not base_url:
+        return None
+    model = os.environ.get("KIT_LLM_MODEL", "").strip() or DEFAULT_MODEL
+    return LLMSettings(model=model, base_url=base_url or OPENAI_BASE_URL, api_key=key)
+
+
+def llm_configured() -> bool:
+    return llm_settings() is not None
+
+
+def estimate_tokens(text: str) -> int:
+    """Token count estimated as characters / 4 (no tokenizer download)."""
+    return max(1, len(text) // CHARS_PER_TOKEN)
+
+
+def cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """Cost at list prices, or None for a model without one (a local server, an unknown model)."""
+    price = PRICES_PER_MILLION.get(model)
+    if price is None:
+        return None
+    return round((prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6, 6)
+
+
+def make_client(settings: LLMSettings):
+    """An ``openai.AsyncOpenAI`` client that never retries on its own (``chat`` does)."""
+    try:
+        from openai import AsyncOpenAI
+    except ImportError as exc:
+        raise ImportError('The LLM client needs openai: pip install -e ".[llm]"') from exc
+    return AsyncOpenAI(api_key=settings.api_key or "not-needed", base_url=settings.base_url,
+                       timeout=settings.timeout_s, max_retries=0)
+
+
+class RateLimiter:
+    """Spaces request starts at least ``60 / rpm`` seconds apart (no limit when ``rpm`` is None)."""
+
+    def __init__(self, rpm: float | None):
+        if rpm is not None and rpm <= 0:
+            raise ValueError(f"rpm must be positive, got {rpm}")
+        self.interval = 60.0 / rpm if rpm else 0.0
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            delay = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+def backoff_s(attempt: int, base: float = 0.5, cap: float = 30.0, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter; a server's Retry-After is respected (up to ``cap``)."""
+    delay = random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+    return min(cap, max(delay, retry_after or 0.0))
+
+
+async def chat(client, settings: LLMSettings, messages: list[dict], *, json_mode: bool = False,
+               limiter: RateLimiter | None = None, on_attempt=None) -> tuple[str, dict]:
+    """One chat completion with retries; return ``(content, usage)`` or raise ``RequestFailed``/``LLMError``.
+
+    429, 5xx, timeouts and connection errors are retried with backoff; other HTTP errors are not.
+    ``on_attempt()`` is called before every attempt (to count requests).
+    """
+    import openai
+
+    kwargs = {"response_format": {"type": "json_object"}} if json_mode else {}
+    reason = "no attempt made"
+    for attempt in range(1, settings.max_attempts + 1):
+        if limiter:
+            await limiter.wait()
+        if on_attempt:
+            on_attempt()
+        retry_after = None
+        try:
+            response = await client.chat.completions.create(model=settings.model, messages=messages, **kwargs)
+            usage = response.usage
+            return response.choices[0].message.content or "", {
+                "prompt_tokens": usage.prompt_tokens if usage else 0,
+                "completion_tokens": usage.completion_tokens if usage else 0,
+            }
+        except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as exc:
+            raise LLMError(f"The LLM endpoint refused the request (HTTP {exc.status_code}): check the key, "
+                           f"model and base URL ({settings.describe()}).") from None
+        except openai.RateLimitError as exc:
+            reason, retry_after = "rate_limited (429)", _retry_after(exc.response)
+        except openai.InternalServerError as exc:
+            reason = f"server_error ({exc.status_code})"
+        except openai.APITimeoutError:
+            reason = f"timeout (> {settings.timeout_s:g} s)"
+        except openai.APIConnectionError:
+            reason = "connection_error"
+        except openai.APIStatusError as exc:
+            raise RequestFailed(f"http_{exc.status_code}") from None
+        if attempt < settings.max_attempts:
+            await asyncio.sleep(backoff_s(attempt, retry_after=retry_after))
+    raise RequestFailed(f"{reason} after {settings.max_attempts} attempts")
+
+
+def _retry_after(response) -> float | None:
+    try:
+        return float(response.headers.get("retry-after"))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def cache_key(**parts) -> str:
+    """A stable hash of the parts that determine a response (model, prompt version, input, ...)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+class JsonCache:
+    """One small JSON file per key, written atomically: a killed run loses at most the requests in flight."""
+
+    def __init__(self, folder: Path | str | None):
+        self.folder = Path(folder) if folder else None
+
+    def get(self, key: str) -> dict | None:
+        path = self._path(key)
+        if path is None or not path.exists():
+            return None
+        try:
+            return read_json(path)
+        except json.JSONDecodeError:
+            return None
+
+    def put(self, key: str, value: dict) -> None:
+        path = self._path(key)
+        if path is not None:
+            write_json(path, value)
+
+    def _path(self, key: str) -> Path | None:
+        return self.folder / f"{key}.json" if self.folder else None
+
+
+def run_sync(coro):
+    """Run a coroutine to completion, also from Jupyter, whose loop is already running: then the coroutine
+    runs on a loop in a thread, and interrupting the cell (KeyboardInterrupt) cancels it cleanly."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    task = asyncio.run_coroutine_threadsafe(_as_task(coro), loop).result()
+    try:
+        return asyncio.run_coroutine_threadsafe(_wait(task), loop).result()
+    except KeyboardInterrupt:
+        loop.call_soon_threadsafe(task.cancel)
+        asyncio.run_coroutine_threadsafe(asyncio.wait([task]), loop).result()
+        raise
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+
+async def _as_task(coro) -> asyncio.Task:
+    return asyncio.ensure_future(coro)
+
+
+async def _wait(task: asyncio.Task):
+    return await task

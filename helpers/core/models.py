@@ -1,0 +1,150 @@
+"""Load the embedding model: a preset, a hub id or a folder; offline, the bundled or the distilled fallback.
+
+The model's query prompt is always registered as its ``"query"`` prompt (an empty one for models that need
+none), so the rest of the kit can encode queries with ``prompt_name="query"``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from helpers.core import config, presets
+from helpers.core.hf import fallback_model_path, quiet_transformers
+from helpers.core.presets import Preset
+
+
+@dataclass
+class LoadedModel:
+    """A SentenceTransformer with the id that was asked for, the one that was loaded, and why."""
+
+    model: object  # sentence_transformers.SentenceTransformer (imported lazily: torch is slow to import)
+    requested: str
+    loaded: str
+    reason: str
+    preset: Preset  # of the model that was loaded (the fallback's when it stood in)
+
+    @property
+    def is_fallback(self) -> bool:
+        return self.loaded == config.FALLBACK_MODEL_NAME
+
+
+def pick_device() -> str:
+    """cuda, then mps, then cpu."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def hub_reachable(timeout: float = config.HUB_TIMEOUT_S) -> tuple[bool, str]:
+    """Whether the model hub can be reached, without waiting more than ``timeout`` seconds."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
+        return False, "HF_HUB_OFFLINE is set"
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host = endpoint.hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, endpoint.port or 443), timeout=timeout).close()
+    except OSError as exc:
+        return False, f"{host} unreachable ({type(exc).__name__})"
+    return True, f"{host} reachable"
+
+
+def query_prompt_for(model_id: str) -> str:
+    """The query prompt a model expects ('' when it needs none)."""
+    return presets.resolve(model_id).query_prompt
+
+
+def load_embedding_model(
+    model_id: str | None = None, device: str | None = None, quiet: bool = False
+) -> LoadedModel:
+    """Load ``model_id``: a preset name, a hub id, a local folder or ``"fallback"`` (default: ``$KIT_MODEL``,
+    else Arctic-embed-m).
+
+    Hub models that are neither reachable nor cached fall back offline, with the reason: a static model to
+    the static model distilled from the fallback, any other to the bundled MiniLM. One line says which model
+    was loaded and why.
+    """
+    requested = model_id or presets.default_model()
+    device = device or pick_device()
+    if requested.startswith((".", "/", "~")) and not Path(requested).expanduser().is_dir():
+        raise ValueError(f"Model folder {requested} does not exist (give a preset, a hub id, a folder or "
+                         "'fallback').")
+    preset = presets.resolve(requested)
+    if preset.source == "bundled":
+        loaded = _load_fallback(requested, device, "asked for the offline fallback")
+    elif preset.source == "distilled":
+        loaded = _load_distilled(requested, device, "asked for the distilled static model")
+    elif preset.source == "folder":
+        model = _st(str(Path(requested).expanduser()), device)
+        kind = "static" if is_static(model) else "transformer"
+        loaded = LoadedModel(model, requested, requested, "local folder", presets.generic(requested, kind))
+    else:
+        loaded = _load_from_hub(preset, requested, device)
+    _register_query_prompt(loaded.model, loaded.preset.query_prompt)
+    if not quiet:
+        print(f"Embedding model: {loaded.loaded} on {device} ({loaded.reason})")
+    return loaded
+
+
+def _load_from_hub(preset: Preset, requested: str, device: str) -> LoadedModel:
+    model_id = preset.model_id
+    ok, why = hub_reachable()
+    try:
+        if ok:
+            return LoadedModel(_st(model_id, device), requested, model_id, "from the hub", preset)
+        return LoadedModel(_st(model_id, device, local_files_only=True), requested, model_id,
+                           f"from the local cache; {why}", preset)
+    except OSError as exc:
+        if ok and not _looks_missing_locally(exc):
+            raise ValueError(f"Model {model_id!r} could not be loaded from the hub: {exc}") from exc
+        reason = f"{model_id} not available offline; {why}"
+        if preset.kind == "static":
+            return _load_distilled(requested, device, f"{reason}: the static model distilled offline instead")
+        return _load_fallback(requested, device, reason)
+
+
+def _looks_missing_locally(exc: OSError) -> bool:
+    text = str(exc).lower()
+    return any(s in text for s in ("offline", "local_files_only", "cannot find", "connection"))
+
+
+def _load_fallback(requested: str, device: str, reason: str) -> LoadedModel:
+    model = _st(str(fallback_model_path()), device)
+    return LoadedModel(model, requested, config.FALLBACK_MODEL_NAME, reason, presets.PRESETS["fallback"])
+
+
+def _load_distilled(requested: str, device: str, reason: str) -> LoadedModel:
+    from helpers.core.static_models import distilled_static_path
+
+    model = _st(str(distilled_static_path()), device)
+    return LoadedModel(model, requested, config.STATIC_DISTILLED_NAME, reason,
+                       presets.PRESETS["static-distilled"])
+
+
+def is_static(model) -> bool:
+    """Whether a SentenceTransformer is a bag of static token vectors (no transformer, no length limit)."""
+    from sentence_transformers.sentence_transformer.modules import StaticEmbedding
+
+    return isinstance(model[0], StaticEmbedding)
+
+
+def _st(name_or_path: str, device: str, **kwargs):
+    """SentenceTransformer(...) without transformers' per-tensor load report and progress bar."""
+    from sentence_transformers import SentenceTransformer
+
+    with quiet_transformers():
+        return SentenceTransformer(name_or_path, device=device, **kwargs)
+
+
+def _register_query_prompt(model, prompt: str) -> None:
+    """Make ``prompt_name="query"`` valid on every model; keep a non-empty prompt the model already stores
+    (sentence-transformers gives every model empty "query" and "document" prompts)."""
+    model.prompts["query"] = model.prompts.get("query") or prompt
+    model.prompts.setdefault("document", "")

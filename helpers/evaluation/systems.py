@@ -1,0 +1,7 @@
+"""The names eval.json uses: the systems compared, the dimension key of BM25 and the headline metric."""
+
+BM25, BASE, FINETUNED = "bm25", "base", "fine-tuned"
+BASE_ROTATED = "base, rotated"
+STATIC, STATIC_FINETUNED = "static", "static fine-tuned"
+HEADLINE = "ndcg@10"
+NO_DIM = "full"  # the dimension key of BM25, which has no dimensions

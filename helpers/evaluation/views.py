@@ -1,0 +1,143 @@
+"""Tables and plots of the evaluation, drawn from eval.json (so they can be redrawn without re-encoding)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from helpers.evaluation.systems import BM25, FINETUNED, HEADLINE, NO_DIM
+
+TABLE_METRICS = (HEADLINE, "mrr@10", "recall@10", "accuracy@1")
+SPEED_COLUMN = "encode sentences/s"
+
+PRECISION_COLORS = {"float32": "tab:blue", "int8": "tab:orange", "binary": "tab:red"}
+SYSTEM_STYLES = {FINETUNED: "-", "base": "--"}
+
+
+def metrics_frame(report: dict, query_set: str = "test", metrics=TABLE_METRICS):
+    """Systems x dimensions (rows) by metrics (columns): "mean [low, high]" with the 95% interval, and how
+    many chunks per second each model encoded on the machine that ran the evaluation."""
+    import pandas as pd
+
+    table = report["query_sets"][query_set]["metrics"]
+    speed = {name: s.get("sentences_per_s", "") for name, s in report["systems"].items()}
+    rows = {(system, dim): {**{m: "{mean:.3f} [{low:.3f}, {high:.3f}]".format(**values[m]) for m in metrics},
+                            SPEED_COLUMN: speed.get(system, "")}
+            for system, dims in table.items() for dim, values in dims.items()}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["system", "dim"])
+
+
+def paired_frame(report: dict):
+    """Every paired test of every query set: mean difference of ndcg@10 with its interval and p-value."""
+    import pandas as pd
+
+    rows = [{"query set": name, "comparison": f"{t['b']} - {t['a']}", "dim": t["dim"],
+             "mean diff": round(t["mean_diff"], 4), "95% CI": f"[{t['ci_low']:.4f}, {t['ci_high']:.4f}]",
+             "p-value": round(t["p_value"], 4), "queries": t["n_queries"]}
+            for name, qs in report["query_sets"].items() for t in qs["paired_tests"]]
+    return pd.DataFrame(rows)
+
+
+def storage_frame(report: dict, query_set: str = "test", system: str = FINETUNED):
+    """Bytes per vector, compression and ndcg@10 of one system at every dimension and precision."""
+    import pandas as pd
+
+    rows = [r for r in report["query_sets"][query_set]["storage"] if r["system"] == system]
+    frame = pd.DataFrame(rows).set_index(["dim", "precision"])[["bytes_per_vector", HEADLINE]]
+    frame.insert(1, "times smaller", (frame["bytes_per_vector"].max() / frame["bytes_per_vector"]).round(1))
+    return frame.round(4)
+
+
+def by_type_frame(report: dict, query_set: str = "gold"):
+    """Mean ndcg@10 of every system per question type (gold questions carry a type)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(report["query_sets"][query_set]["by_type"]).T
+    return frame.astype({"n_queries": int}).round(3)
+
+
+def print_worsened(report: dict, query_set: str = "test", n: int = 3) -> None:
+    """The queries fine-tuning hurt most: the relevant chunk, then each model's top results."""
+    worse = report["query_sets"][query_set]["worsened"]
+    print(f"{len(worse)} {query_set} queries got worse after fine-tuning; the worst {min(n, len(worse))}:")
+    for w in worse[:n]:
+        print(f"\nQ: {w['query']}   ndcg@10 {w[HEADLINE + '_base']:.3f} -> {w[HEADLINE + '_fine_tuned']:.3f}")
+        for r in w["relevant"]:
+            print(f"  relevant   : {r['text']}")
+        for side in ("base", "fine_tuned"):
+            for rank, doc in enumerate(w[f"retrieved_{side}"], 1):
+                print(f"  {side:<10} {rank}{'*' if doc['relevant'] else ' '}: {doc['text']}")
+
+
+def plot_metric_vs_dim(report: dict, query_set: str = "test", metric: str = HEADLINE) -> Figure:
+    """``metric`` at every dimension for every dense system (95% CI bands); BM25 as a horizontal line."""
+    qs = report["query_sets"][query_set]
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
+    for system, table in qs["metrics"].items():
+        if system == BM25:
+            bm = table[NO_DIM][metric]
+            ax.axhline(bm["mean"], color="gray", linestyle=":", label=f"BM25 ({bm['mean']:.3f})")
+            ax.axhspan(bm["low"], bm["high"], color="gray", alpha=0.1)
+            continue
+        dims = sorted(table, key=int)
+        mean, low, high = ([table[d][metric][k] for d in dims] for k in ("mean", "low", "high"))
+        x = [int(d) for d in dims]
+        (line,) = ax.plot(x, mean, marker="o", linestyle=SYSTEM_STYLES.get(system, "-."), label=system)
+        ax.fill_between(x, low, high, color=line.get_color(), alpha=0.15)
+    all_dims = sorted({int(d) for t in qs["metrics"].values() for d in t if d != NO_DIM})
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(all_dims, [str(d) for d in all_dims])
+    ax.set_xlabel("embedding dimension (Matryoshka truncation)")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} vs dimension: {query_set} questions ({qs['n_queries']} queries, 95% CI)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_storage_vs_quality(report: dict, query_set: str = "test") -> Figure:
+    """ndcg@10 against bytes per vector for float32, int8 and binary indexes at every dimension."""
+    qs = report["query_sets"][query_set]
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
+    systems = sorted({row["system"] for row in qs["storage"]}, key=lambda s: s != FINETUNED)
+    for system in systems:
+        for precision, color in PRECISION_COLORS.items():
+            rows = sorted((r for r in qs["storage"] if r["system"] == system and r["precision"] == precision),
+                          key=lambda r: r["bytes_per_vector"])
+            ax.plot([r["bytes_per_vector"] for r in rows], [r[HEADLINE] for r in rows], marker="o",
+                    color=color, linestyle=SYSTEM_STYLES.get(system, "-."), label=f"{system}, {precision}",
+                    alpha=1.0 if system == FINETUNED else 0.5)
+            if system == FINETUNED:
+                for r in rows:
+                    ax.annotate(str(r["dim"]), (r["bytes_per_vector"], r[HEADLINE]), fontsize=7,
+                                textcoords="offset points", xytext=(3, 3))
+    if BM25 in qs["metrics"]:
+        ax.axhline(qs["metrics"][BM25][NO_DIM][HEADLINE]["mean"], color="gray", linestyle=":", label="BM25")
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel("bytes per vector (log scale; labels: dimension)")
+    ax.set_ylabel(HEADLINE)
+    ax.set_title(f"Storage vs quality: {query_set} questions")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def save_plots(report: dict, plots_dir: Path | str) -> list[Path]:
+    """Both plots for every query set, as PNGs in ``plots_dir``."""
+    plots_dir = Path(plots_dir)
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for name in report["query_sets"]:
+        for stem, draw in ((f"{HEADLINE.replace('@', '_at_')}_vs_dim", plot_metric_vs_dim),
+                           ("storage_vs_quality", plot_storage_vs_quality)):
+            path = plots_dir / f"{stem}_{name}.png"
+            draw(report, name).savefig(path, dpi=120)
+            saved.append(path)
+    return saved

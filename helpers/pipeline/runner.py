@@ -1,0 +1,85 @@
+"""The headless course: the stages in order, each skipped when its inputs and settings are unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from helpers.core import config, presets
+from helpers.core.io import read_json, write_json
+
+
+@dataclass
+class RunSettings:
+    """What a user chooses for one run (the CLI's options)."""
+
+    pdf_dir: Path = config.SAMPLE_CORPUS_DIR
+    model_id: str | None = None
+    profile: config.Profile = field(default_factory=config.get_profile)
+    run: str | None = None
+    runs_dir: Path = config.RUNS_DIR
+    generator: str = "auto"
+    force: bool = False
+
+    @property
+    def paths(self) -> config.RunPaths:
+        return config.run_paths(self.run or self.profile.name, self.runs_dir)
+
+    @property
+    def preset(self) -> presets.Preset:
+        """The chosen base model's preset (``model_id``, else ``$KIT_MODEL``, else the course default)."""
+        return presets.resolve(self.model_id)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage: what it reads, what it writes, and the call that turns one into the other."""
+
+    name: str
+    inputs: Callable[[RunSettings], list[Path]]
+    output: Callable[[config.RunPaths], Path]
+    run: Callable[[RunSettings], dict]
+    settings: Callable[[RunSettings], dict]
+
+
+def fingerprint(paths: list[Path], settings: dict) -> str:
+    """Content hash of the input files (or folders) and the settings that shape a stage's output."""
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for path in paths:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for f in files:
+            h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
+            h.update(hashlib.sha256(f.read_bytes()).digest() if f.exists() else b"missing")
+    return h.hexdigest()
+
+
+def stage_record(paths: config.RunPaths, name: str) -> Path:
+    return paths.root / "stages" / f"{name}.json"
+
+
+def run_stage(stage: Stage, settings: RunSettings) -> dict:
+    """Run ``stage`` unless its output exists with the same input fingerprint; return its summary."""
+    paths = settings.paths
+    digest = fingerprint(stage.inputs(settings), stage.settings(settings))
+    record = stage_record(paths, stage.name)
+    if not settings.force and record.exists() and stage.output(paths).exists():
+        previous = read_json(record)
+        if previous.get("fingerprint") == digest:
+            print(f"[{stage.name}] unchanged since the last run: skipped ({stage.output(paths)})")
+            return previous["summary"] | {"skipped": True}
+    print(f"[{stage.name}] running ...", flush=True)
+    started = time.perf_counter()
+    summary = stage.run(settings)
+    seconds = round(time.perf_counter() - started, 1)
+    write_json(record, {"fingerprint": digest, "seconds": seconds, "summary": summary})
+    print(f"[{stage.name}] done in {seconds:.1f} s -> {stage.output(paths)}", flush=True)
+    return summary | {"seconds": seconds}
+
+
+def run_all(stages: list[Stage], settings: RunSettings) -> dict[str, dict]:
+    """Run the stages in order; return each one's summary."""
+    return {stage.name: run_stage(stage, settings) for stage in stages}

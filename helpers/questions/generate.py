@@ -1,0 +1,325 @@
+"""Stage 02: question/passage pairs from chunks, by an LLM or offline, validated, split and saved.
+
+- ``generate``: an LLM through any OpenAI-compatible endpoint (concurrent, rate-limited, retried, cached).
+- ``generate_offline``: no LLM needed; headings, inverse-cloze sentences and keyphrases become queries.
+- ``build_pairs``: the stage entry point (chunks.jsonl -> runs/<run>/pairs/ + report.json).
+
+Every pair is ``{"id", "anchor", "positive", "chunk_id", "generator"}``; ``anchor`` is the bare question
+(no query prompt), ``positive`` the chunk text, ``generator`` says where the question came from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+from helpers.core import config
+from helpers.core.llm import (
+    JsonCache,
+    LLMError,
+    LLMSettings,
+    RateLimiter,
+    RequestFailed,
+    cache_key,
+    chat,
+    cost_usd,
+    estimate_tokens,
+    llm_settings,
+    make_client,
+    run_sync,
+)
+from helpers.core.schema import Chunk
+from helpers.questions.offline import generate_offline
+from helpers.questions.pairs import (
+    GenerationResult,
+    check_leakage,
+    generator_counts,
+    make_pair,
+    rejection_summary,
+    save_pairs,
+    split_pairs,
+    validate,
+)
+
+DEFAULT_CACHE_DIR = config.RUNS_DIR / "llm_cache"
+
+# The prompt, in one place. Change PROMPT_VERSION with it: cached answers are keyed by the version.
+PROMPT_VERSION = "questions-v1"
+SYSTEM_PROMPT = "You write realistic search questions for training a retrieval model. Reply with JSON only."
+QUESTION_PROMPT = """\
+Write {n} different questions that someone searching a collection of documents would ask, each of which \
+the passage below answers.
+
+Rules:
+- Each question stands on its own: never mention "the passage", "the text", "this document" or \
+"according to".
+- Ask about the content (facts, rules, numbers, reasons, steps), in your own words; do not copy long \
+phrases from the passage.
+- No numbering, no labels, no answers: just the questions.
+
+Reply with exactly this JSON shape: {{"questions": ["first question?", "second question?"]}}
+
+Passage from "{source}"{section}:
+\"\"\"
+{text}
+\"\"\""""
+EXPECTED_COMPLETION_TOKENS_PER_QUESTION = 25  # for the estimate before a run
+
+
+# ---------------------------------------------------------------------------------------------- LLM
+
+
+def build_messages(chunk: Chunk, n: int) -> list[dict]:
+    section = f', section "{chunk.heading}"' if chunk.heading else ""
+    prompt = QUESTION_PROMPT.format(n=n, source=chunk.source, section=section, text=chunk.text)
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}]
+
+
+def parse_questions(content: str) -> list[str]:
+    """Strictly parse ``{"questions": [str, ...]}``; raise ValueError with the reason otherwise."""
+    try:
+        data = json.loads(content)
+    except json.JSONDecodeError:
+        raise ValueError("malformed_output: not JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("questions"), list):
+        raise ValueError('malformed_output: no "questions" list')
+    if not all(isinstance(q, str) for q in data["questions"]):
+        raise ValueError("malformed_output: a question is not a string")
+    return [q.strip() for q in data["questions"]]
+
+
+def estimate(chunks: list[Chunk], n: int, settings: LLMSettings, cache: JsonCache) -> dict:
+    """Requests, tokens (characters / 4) and cost of the chunks not in the cache yet."""
+    todo = [c for c in chunks if cache.get(_key(settings, c, n)) is None]
+    prompt = sum(estimate_tokens(m["content"]) for c in todo for m in build_messages(c, n))
+    completion = len(todo) * n * EXPECTED_COMPLETION_TOKENS_PER_QUESTION
+    return {"requests": len(todo), "cached": len(chunks) - len(todo), "prompt_tokens": prompt,
+            "completion_tokens": completion, "cost_usd": cost_usd(settings.model, prompt, completion),
+            "method": "characters / 4"}
+
+
+def generate(chunks: list[Chunk], n_per_chunk: int, settings: LLMSettings | None = None,
+             cache_dir: Path | str | None = DEFAULT_CACHE_DIR, concurrency: int = 8, rpm: float | None = None,
+             progress: bool = True) -> GenerationResult:
+    """Ask the LLM for ``n_per_chunk`` questions per chunk; also callable from Jupyter.
+
+    Answers are cached per (model, prompt version, chunk, n) in ``cache_dir`` (None: no cache), so a rerun
+    or a restarted run makes no request twice. A chunk whose request keeps failing, or whose answer does
+    not parse, is recorded in ``failures`` with its reason.
+    """
+    settings = settings or llm_settings()
+    if settings is None:
+        raise ValueError("No LLM configured: set OPENAI_API_KEY (or KIT_LLM_BASE_URL), or use "
+                         "generate_offline().")
+    if concurrency < 1 or n_per_chunk < 1:
+        raise ValueError("concurrency and n_per_chunk must be at least 1")
+    cache = JsonCache(cache_dir)
+    plan = estimate(chunks, n_per_chunk, settings, cache)
+    print(_describe_estimate(plan, settings))
+    result = run_sync(_generate_async(chunks, n_per_chunk, settings, cache, concurrency, rpm, progress))
+    result.usage["estimate"] = plan
+    print(_describe_usage(result.usage))
+    return result
+
+
+async def _generate_async(chunks: list[Chunk], n: int, settings: LLMSettings, cache: JsonCache,
+                          concurrency: int, rpm: float | None, progress: bool) -> GenerationResult:
+    from tqdm.auto import tqdm
+
+    generator = f"llm:{settings.model}"
+    result = GenerationResult([], generator, requested=n * len(chunks))
+    counts: Counter[str] = Counter()
+    questions: dict[str, list[str]] = {}
+    semaphore, limiter = asyncio.Semaphore(concurrency), RateLimiter(rpm)
+    client = make_client(settings)
+    bar = tqdm(total=len(chunks), desc="Generating questions", unit="chunk", disable=not progress)
+
+    def fail(chunk: Chunk, reason: str, example: str = "") -> None:
+        result.failures.append({"chunk_id": chunk.id, "reason": reason, "example": example[:200]})
+        bar.set_postfix(failed=len(result.failures))
+
+    async def ask(chunk: Chunk, key: str) -> dict | None:
+        try:
+            async with semaphore:
+                content, usage = await chat(client, settings, build_messages(chunk, n), json_mode=True,
+                                            limiter=limiter, on_attempt=lambda: counts.update(["requests"]))
+        except RequestFailed as exc:
+            return fail(chunk, exc.reason)
+        counts.update(usage)
+        try:
+            parsed = parse_questions(content)
+        except ValueError as exc:
+            return fail(chunk, str(exc), content)
+        entry = {"model": settings.model, "prompt_version": PROMPT_VERSION, "chunk_id": chunk.id, "n": n,
+                 "questions": parsed[:n], "usage": usage}
+        cache.put(key, entry)
+        return entry
+
+    async def one(chunk: Chunk) -> None:
+        key = _key(settings, chunk, n)
+        entry = cache.get(key)
+        if entry is None:
+            entry = await ask(chunk, key)
+        else:
+            counts["cached_chunks"] += 1
+        bar.update()
+        if entry is not None:
+            questions[chunk.id] = entry["questions"]
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for chunk in chunks:
+                group.create_task(one(chunk))
+    except* LLMError as errors:
+        raise errors.exceptions[0] from None
+    finally:
+        bar.close()
+        await client.close()
+    result.pairs = [make_pair(q, c, generator) for c in chunks for q in questions.get(c.id, [])]
+    tokens = {name: counts[name] for name in ("prompt_tokens", "completion_tokens")}
+    result.usage = {"requests": counts["requests"], "cached_chunks": counts["cached_chunks"], **tokens,
+                    "cost_usd": cost_usd(settings.model, *tokens.values())}
+    return result
+
+
+def _key(settings: LLMSettings, chunk: Chunk, n: int) -> str:
+    """Cache key: model, prompt version, chunk id, n, and a hash of the exact messages sent."""
+    messages = hashlib.sha256(json.dumps(build_messages(chunk, n)).encode()).hexdigest()
+    return cache_key(model=settings.model, prompt_version=PROMPT_VERSION, chunk=chunk.id, n=n,
+                     messages=messages)
+
+
+def _describe_estimate(plan: dict, settings: LLMSettings) -> str:
+    cost = (f"~${plan['cost_usd']:.4f} at {settings.model} list prices" if plan["cost_usd"] is not None
+            else f"no list price for {settings.model}")
+    return (f"LLM: {settings.describe()}\nEstimate: {plan['requests']} requests ({plan['cached']} cached), "
+            f"~{plan['prompt_tokens']:,} prompt + ~{plan['completion_tokens']:,} completion tokens "
+            f"({plan['method']}), {cost}")
+
+
+def _describe_usage(usage: dict) -> str:
+    cost = f"${usage['cost_usd']:.4f}" if usage["cost_usd"] is not None else "cost unknown"
+    return (f"Used: {usage['requests']} requests ({usage['cached_chunks']} chunks from the cache), "
+            f"{usage['prompt_tokens']:,} prompt + {usage['completion_tokens']:,} completion tokens "
+            f"(reported by the API), {cost}")
+
+
+# ------------------------------------------------------------------------------------------ the stage
+
+
+def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Profile | str | None = None,
+                generator: str = "auto", cache_dir: Path | str | None = None, model=None, seed: int = 42,
+                settings: LLMSettings | None = None, progress: bool = True) -> dict:
+    """Chunks -> questions (LLM or offline) -> validated pairs -> split by chunk -> ``out_dir``.
+
+    ``generator``: "auto" (the LLM when one is configured, else offline), "llm" or "offline".
+    ``model``: an embedding model (id, ``LoadedModel`` or SentenceTransformer) for near-duplicate
+    detection and the leakage check; without one, duplicates are found by normalized text only.
+    Returns the report, also written to ``out_dir/report.json``.
+    """
+    from helpers.chunking.chunkers import load_chunks
+
+    profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+    chunks = load_chunks(chunks_path)
+    chosen = select_chunks(chunks, profile.max_chunks, seed)
+    mode, settings = resolve_generator(generator, settings)
+    n = profile.questions_per_chunk
+    if mode == "llm":
+        result = generate(chosen, n, settings, cache_dir or DEFAULT_CACHE_DIR, progress=progress)
+    else:
+        result = generate_offline(chosen, n, seed=seed, progress=progress)
+    embedder = _embedding_model(model)
+    kept, rejected = validate(result.pairs, embedder)
+    dataset = split_pairs(kept, seed=seed)
+    report = {
+        "generator": result.generator, "generators": generator_counts(kept),
+        "prompt_version": PROMPT_VERSION if mode == "llm" else None,
+        "llm": settings.public() if mode == "llm" else None,
+        "profile": profile.name, "seed": seed, "questions_per_chunk": n,
+        "chunks": {"total": len(chunks), "used": len(chosen)},
+        "counts": {"requested": result.requested, "generated": len(result.pairs), "kept": len(kept),
+                   "rejected": len(rejected), "failed_chunks": len(result.failures)},
+        "rejections": rejection_summary(rejected), "failures": failure_summary(result.failures),
+        "deduplication": _dedup_method(embedder),
+        "splits": {name: len(ds) for name, ds in dataset.items()},
+        "split_chunks": {name: len(set(ds["chunk_id"])) for name, ds in dataset.items()},
+        "leakage": check_leakage(dataset, embedder),
+        "usage": result.usage or None,
+    }
+    save_pairs(dataset, out_dir, report)
+    print(describe_report(report) + f"\n-> {out_dir}")
+    return report
+
+
+def select_chunks(chunks: list[Chunk], max_chunks: int | None, seed: int = 42) -> list[Chunk]:
+    """At most ``max_chunks`` chunks, a seeded sample spread over all documents, in their original order."""
+    if max_chunks is None or len(chunks) <= max_chunks:
+        return list(chunks)
+    chosen = sorted(random.Random(seed).sample(range(len(chunks)), max_chunks))
+    return [chunks[i] for i in chosen]
+
+
+def resolve_generator(generator: str, settings: LLMSettings | None = None) -> tuple[str, LLMSettings | None]:
+    """("llm", settings) or ("offline", None) for ``generator`` = "auto" | "llm" | "offline"."""
+    if generator not in {"auto", "llm", "offline"}:
+        raise ValueError(f"generator must be 'auto', 'llm' or 'offline', got {generator!r}")
+    settings = settings or (llm_settings() if generator != "offline" else None)
+    if generator == "llm" and settings is None:
+        raise ValueError("generator='llm' but no LLM is configured: set OPENAI_API_KEY or KIT_LLM_BASE_URL.")
+    return ("llm", settings) if settings is not None and generator != "offline" else ("offline", None)
+
+
+def failure_summary(failures: list[dict], examples: int = 3) -> dict:
+    """``{reason: {"count": n, "examples": [...]}}`` for chunks whose request or answer failed."""
+    reasons = Counter(f["reason"] for f in failures)
+    return {reason: {"count": count, "examples": [f for f in failures if f["reason"] == reason][:examples]}
+            for reason, count in reasons.most_common()}
+
+
+def describe_report(report: dict) -> str:
+    """Three lines: counts, rejections by reason, split sizes and the leakage check."""
+    counts = report["counts"]
+    reasons = ", ".join(f"{r} {v['count']}" for r, v in report["rejections"].items()) or "none"
+    splits = " / ".join(f"{name} {size}" for name, size in report["splits"].items())
+    return (f"{report['generator']}: kept {counts['kept']} of {counts['generated']} questions "
+            f"({counts['requested']} requested, {counts['failed_chunks']} chunks failed)\n"
+            f"rejected: {reasons}\nsplits: {splits}; leakage check: "
+            f"{'passed' if report['leakage']['ok'] else 'FAILED'}")
+
+
+def _embedding_model(model):
+    if isinstance(model, str):
+        from helpers.core.models import load_embedding_model
+
+        return load_embedding_model(model)
+    return model
+
+
+def _dedup_method(model) -> str:
+    if model is None:
+        return "normalized text"
+    name = getattr(model, "loaded", None) or type(model).__name__
+    return f"normalized text + embeddings ({name}, cosine >= 0.95)"
+
+
+def plot_validation(report: dict, path: Path | str | None = None):
+    """Horizontal bars: questions kept, and rejected per reason (most frequent first)."""
+    import matplotlib.pyplot as plt
+
+    labels = ["kept", *report["rejections"]]
+    counts = [report["counts"]["kept"], *(v["count"] for v in report["rejections"].values())]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(labels) + 1))
+    ax.barh(labels[::-1], counts[::-1], color=["tab:red"] * (len(labels) - 1) + ["tab:green"])
+    for y, count in enumerate(counts[::-1]):
+        ax.text(count, y, f" {count}", va="center", fontsize=9)
+    ax.set_xlabel("questions")
+    ax.set_title(f"{report['counts']['generated']} questions from {report['generator']}", fontsize=10)
+    fig.tight_layout()
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+    return fig

@@ -1,0 +1,153 @@
+"""The package layout: core <- stages (chunking < questions < training < evaluation < rag) <- pipeline <- cli.
+
+Every module under helpers/ is parsed with ``ast``; its imports (at module level and inside functions) make
+the graph. Importing ``helpers.a.b`` runs ``helpers/a/__init__.py`` first, so that is an edge too.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+HELPERS = Path(__file__).resolve().parents[2] / "helpers"
+STAGES = ("chunking", "questions", "training", "evaluation", "rag")
+TOP = {"helpers", "helpers.__main__", "helpers.cli", "helpers.doctor"}
+
+
+def module_files(root: Path = HELPERS) -> dict[str, Path]:
+    """Dotted name -> file, for every module and package of helpers/."""
+    files = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return files
+
+
+def imports_of(path: Path) -> list[tuple[int, str, int]]:
+    """(line, dotted name, level) of every import in the file; ``from a import b`` gives ``a.b`` and ``a``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name, 0) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            found += [(node.lineno, base, node.level)]
+            found += [(node.lineno, f"{base}.{alias.name}".lstrip("."), node.level) for alias in node.names]
+    return found
+
+
+def import_graph(root: Path = HELPERS) -> dict[str, set[str]]:
+    """Module -> the kit's modules it imports (their packages' ``__init__`` included, not its own)."""
+    files = module_files(root)
+    graph: dict[str, set[str]] = {name: set() for name in files}
+    for name, path in files.items():
+        for _, target, level in imports_of(path):
+            assert level == 0, f"{path}: relative import; the kit uses absolute imports only"
+            if target not in files:
+                continue
+            parts = target.split(".")
+            for n in range(1, len(parts) + 1):
+                dep = ".".join(parts[:n])
+                if dep != name and not name.startswith(dep + ".") and dep in files:
+                    graph[name].add(dep)
+    return graph
+
+
+def layer(module: str) -> tuple[int, str]:
+    """(rank, group): core 0, the stages 1..5 in course order, pipeline 6, cli and friends 7."""
+    parts = module.split(".")
+    if module in TOP:
+        return 7, "cli"
+    group = parts[1]
+    if group == "core":
+        return 0, "core"
+    if group in STAGES:
+        return 1 + STAGES.index(group), group
+    if group == "pipeline":
+        return 6, "pipeline"
+    if group == "testing":
+        return 8, "testing"
+    raise AssertionError(f"{module} belongs to no layer: put it in core/, a stage, pipeline/ or at the top")
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1 or v in graph.get(v, ()):
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def wrong_way(graph: dict[str, set[str]]) -> list[str]:
+    """Imports against the layers: core importing anything above it, a stage importing a later stage, the
+    pipeline or the cli, anything but the tests' helpers importing helpers.testing."""
+    bad = []
+    for module, deps in sorted(graph.items()):
+        rank, group = layer(module)
+        for dep in sorted(deps):
+            dep_rank, dep_group = layer(dep)
+            if dep_group == "testing" and group != "testing":
+                bad.append(f"{module} -> {dep} (only tests use helpers.testing)")
+            elif dep_group != "testing" and dep_rank > rank and group != "testing":
+                bad.append(f"{module} ({group}) -> {dep} ({dep_group})")
+    return bad
+
+
+GRAPH = import_graph()
+
+
+def test_the_graph_sees_known_imports():
+    """Not vacuous: edges known to exist are found, function-level ones too."""
+    assert "helpers.core.config" in GRAPH["helpers.training.trainer"]  # from helpers.core import config
+    assert "helpers.training.dims" in GRAPH["helpers.evaluation.stage"]  # inside dims_for()
+    assert "helpers.training" in GRAPH["helpers.evaluation.stage"]  # the package's __init__ runs first
+    assert "helpers.pipeline.stages" in GRAPH["helpers.cli"]
+    assert len(GRAPH) > 40
+
+
+def test_no_import_cycles():
+    assert cycles(GRAPH) == []
+
+
+def test_imports_go_one_way():
+    assert wrong_way(GRAPH) == []
+
+
+def test_every_module_has_a_layer():
+    for module in GRAPH:
+        layer(module)
+
+
+@pytest.mark.parametrize(("graph", "problem"), [
+    ({"helpers.core.a": {"helpers.core.b"}, "helpers.core.b": {"helpers.core.a"}}, "cycle"),
+    ({"helpers.core.config": {"helpers.training.trainer"}, "helpers.training.trainer": set()}, "wrong way"),
+    ({"helpers.training.x": {"helpers.rag.chain"}, "helpers.rag.chain": set()}, "wrong way"),
+    ({"helpers.rag.chain": {"helpers.pipeline.runner"}, "helpers.pipeline.runner": set()}, "wrong way"),
+])
+def test_the_checks_catch_what_they_are_for(graph, problem):
+    assert (cycles(graph) if problem == "cycle" else wrong_way(graph))

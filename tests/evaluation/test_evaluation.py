@@ -1,0 +1,289 @@
+"""Retrieval evaluation: exact evaluator metrics at every dimension, baselines, error bars, eval.json."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers.core import config
+from helpers.core.io import write_jsonl
+from helpers.core.schema import Chunk
+from helpers.evaluation.metrics import (
+    METRICS,
+    IRData,
+    aggregate,
+    bm25_scores,
+    bytes_per_vector,
+    corpus_of,
+    encode_corpus,
+    encode_queries,
+    evaluate_model,
+    ir_from_split,
+    per_query_metrics,
+    quantized_scores,
+    top_k,
+)
+from helpers.evaluation.stage import disagreement, evaluate_run
+from helpers.evaluation.stats import bootstrap_ci, paired_test
+
+DIMS = [384, 256, 128, 64, 32]
+TOPICS = ["cats", "dogs", "volcanoes", "income tax", "python programming", "bread baking", "football",
+          "jazz music", "rainforests", "satellites"]
+ASPECTS = ["The history of {t} goes back centuries and is full of surprises.",
+           "How to take care of {t}: a practical guide for beginners.",
+           "Ten little-known facts about {t} that experts love to share."]
+
+
+@pytest.fixture(scope="module")
+def chunks() -> list[Chunk]:
+    """30 chunks: three aspects of ten topics."""
+    return [Chunk(text=a.format(t=t), source=f"{t}.pdf", pages=[1], start=0, end=0)
+            for t in TOPICS for a in ASPECTS]
+
+
+@pytest.fixture(scope="module")
+def data(chunks) -> IRData:
+    """15 queries: ten with two relevant chunks, five with one."""
+    ids = {(c.source, i % 3): c.id for i, c in enumerate(chunks)}
+    queries = {f"q{i}": f"Tell me about {t}" for i, t in enumerate(TOPICS)}
+    relevant = {f"q{i}": {ids[(f"{t}.pdf", 0)], ids[(f"{t}.pdf", 2)]} for i, t in enumerate(TOPICS)}
+    queries |= {f"c{i}": f"how should I look after {t}?" for i, t in enumerate(TOPICS[:5])}
+    relevant |= {f"c{i}": {ids[(f"{t}.pdf", 1)]} for i, t in enumerate(TOPICS[:5])}
+    return IRData(queries, corpus_of(chunks), relevant)
+
+
+def test_metrics_match_the_information_retrieval_evaluator_at_every_dim(fallback_model, data):
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    ours = evaluate_model(fallback_model, data, DIMS, show_progress=False)
+    assert list(ours) == DIMS
+    for dim in DIMS:
+        theirs = InformationRetrievalEvaluator(data.queries, data.corpus, data.relevant, truncate_dim=dim,
+                                               write_csv=False)(fallback_model)
+        mine = aggregate(ours[dim])
+        assert max(abs(mine[m] - theirs[f"cosine_{m}"]) for m in METRICS) < 1e-6, dim
+        assert all(len(v) == len(data.queries) for v in ours[dim].values())
+
+
+def test_ties_are_broken_by_corpus_id_like_the_evaluator():
+    scores = np.array([[0.5, 0.9, 0.5, 0.5, 0.1]], dtype=np.float32)
+    ids = ["e", "d", "c", "b", "a"]
+    assert [ids[j] for j in top_k(scores, ids, k=3)[0]] == ["d", "b", "c"]
+
+
+def test_bm25_baseline_is_sane(data):
+    per_query = per_query_metrics(bm25_scores(data), data)
+    assert set(per_query) == set(METRICS)
+    assert all(((v >= 0) & (v <= 1)).all() for v in per_query.values())
+    assert per_query["ndcg@10"].mean() > 0.5  # the queries name their topic
+
+
+def test_a_query_with_no_known_word_scores_zero_with_bm25(chunks):
+    data = IRData({"q": "zzz qqq"}, corpus_of(chunks), {"q": {chunks[0].id}})
+    assert (bm25_scores(data) == 0).all()
+
+
+def test_bootstrap_ci_contains_the_mean_and_narrows_with_more_queries():
+    rng = np.random.default_rng(1)
+    few, many = rng.random(20), rng.random(2000)
+    small, large = bootstrap_ci(few, seed=0), bootstrap_ci(many, seed=0)
+    assert small.low <= small.mean <= small.high and large.low <= large.mean <= large.high
+    assert small.mean == pytest.approx(few.mean())
+    assert large.high - large.low < (small.high - small.low) / 3
+
+
+def test_paired_test_detects_a_clear_difference_and_not_a_zero_one():
+    rng = np.random.default_rng(2)
+    base = rng.random(40)
+    clear = paired_test(base, np.clip(base + 0.2 + rng.normal(0, 0.05, 40), 0, None))
+    assert clear["p_value"] < 0.01 and clear["ci_low"] > 0 and clear["mean_diff"] > 0.1
+    same = paired_test(base, base)
+    assert same["p_value"] == 1.0 and same["mean_diff"] == 0 and same["ci_low"] == same["ci_high"] == 0
+    with pytest.raises(ValueError, match="same queries"):
+        paired_test(base, base[:10])
+
+
+def test_a_model_without_query_prompt_is_evaluated_with_a_warning(fallback_model, data, monkeypatch):
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    monkeypatch.delitem(fallback_model.prompts, "query")
+    with pytest.warns(UserWarning, match="no 'query' prompt"):
+        ours = aggregate(evaluate_model(fallback_model, data, show_progress=False)[384])
+    evaluator = InformationRetrievalEvaluator(data.queries, data.corpus, data.relevant, write_csv=False)
+    theirs = evaluator(fallback_model)
+    assert abs(ours["ndcg@10"] - theirs["cosine_ndcg@10"]) < 1e-6
+
+
+@pytest.mark.parametrize(("queries", "corpus", "relevant", "message"), [
+    ({}, {"d": "x"}, {}, "No queries"),
+    ({"q": "x"}, {}, {"q": {"d"}}, "corpus is empty"),
+    ({"q": "x"}, {"d": "x"}, {"q": set()}, "1 queries have no relevant document"),
+    ({"q": "x"}, {"d": "x"}, {"q": {"d"}, "ghost": {"d"}}, "unknown queries"),
+    ({"q": "x"}, {"d": "x"}, {"q": {"d", "elsewhere"}}, "not in the corpus"),
+])
+def test_empty_or_mismatched_qrels_give_a_clear_error(queries, corpus, relevant, message):
+    with pytest.raises(ValueError, match=message):
+        IRData(queries, corpus, relevant)
+
+
+def test_storage_costs_and_quantized_scores(fallback_model, data):
+    q = encode_queries(fallback_model, list(data.queries.values()), show_progress=False)
+    c = encode_corpus(fallback_model, list(data.corpus.values()), show_progress=False)
+    assert [bytes_per_vector(384, p) for p in ("float32", "int8", "binary")] == [1536, 384, 48]
+    assert bytes_per_vector(36, "binary") == 5
+    bits = lambda x: np.unpackbits(np.packbits(x[:, :64].cpu().numpy() > 0, axis=1), axis=1)  # noqa: E731
+    hamming = (bits(q)[:, None, :] != bits(c)[None, :, :]).sum(axis=2)
+    assert np.array_equal(quantized_scores(q, c, 64, "binary"), -hamming)
+    for precision in ("int8", "binary"):
+        ndcg = per_query_metrics(quantized_scores(q, c, 128, precision), data)["ndcg@10"].mean()
+        assert 0.3 < ndcg <= 1
+    with pytest.raises(ValueError, match="Unknown precision"):
+        quantized_scores(q, c, 64, "float16")
+
+
+def _pairs(chunks, data, path):
+    from datasets import Dataset, DatasetDict
+
+    def split(qids):
+        rows = [{"id": q, "anchor": data.queries[q], "chunk_id": c, "positive": data.corpus[c],
+                 "generator": "test-fixture"} for q in qids for c in sorted(data.relevant[q])[:1]]
+        return Dataset.from_list(rows)
+
+    qids = data.query_ids
+    splits = {"train": split(qids[:4]), "validation": split(qids[4:6]), "test": split(qids[6:])}
+    DatasetDict(splits).save_to_disk(str(path))
+
+
+def test_ir_from_split_reads_the_test_split(chunks, data, tmp_path):
+    _pairs(chunks, data, tmp_path / "pairs")
+    test = ir_from_split(tmp_path / "pairs", "test", chunks)
+    assert list(test.queries) == data.query_ids[6:] and test.meta["generator"] == ["test-fixture"]
+    with pytest.raises(ValueError, match="no 'dev' split"):
+        ir_from_split(tmp_path / "pairs", "dev", chunks)
+    with pytest.raises(ValueError, match="not in the corpus"):
+        ir_from_split(tmp_path / "pairs", "test", chunks[:3])
+
+
+def test_evaluate_run_writes_eval_json_and_plots(chunks, data, tmp_path, monkeypatch):
+    from helpers.core.hf import fallback_model_path
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    paths = config.RunPaths(tmp_path / "run")
+    write_jsonl(paths.chunks, [c.to_dict() for c in chunks])
+    _pairs(chunks, data, paths.pairs)
+    paths.model.symlink_to(fallback_model_path(), target_is_directory=True)  # "fine-tuned" = base
+
+    report = evaluate_run(paths, base_model_id="fallback", query_sets=("test",), static=False)
+
+    assert json.loads(paths.eval.read_text()) == report
+    test = report["query_sets"]["test"]
+    assert test["n_queries"] == 9 and test["generator"] == ["test-fixture"]
+    assert set(test["metrics"]) == {"bm25", "base", "fine-tuned"}
+    assert list(test["metrics"]["fine-tuned"]) == ["384", "256", "128", "64"]
+    ndcg = test["metrics"]["fine-tuned"]["384"]["ndcg@10"]
+    assert ndcg["low"] <= ndcg["mean"] <= ndcg["high"]
+    assert test["headline_test"]["mean_diff"] == 0 and test["verdict"] == "no clear difference"
+    assert test["worsened"] == [] and report["disagreement"] is None
+    assert len(test["storage"]) == 2 * 4 * 3
+    assert all(p.endswith(".png") and (paths.plots / p.rsplit("/", 1)[-1]).is_file() for p in report["plots"])
+
+
+def test_static_models_are_rows_of_the_same_table_with_encode_speed(chunks, data, tmp_path, monkeypatch,
+                                                                      static_model_path):
+    from helpers.core.hf import fallback_model_path
+    from helpers.evaluation.views import SPEED_COLUMN, metrics_frame
+    from helpers.pipeline.run_report import evaluation_section
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    paths = config.RunPaths(tmp_path / "run")
+    write_jsonl(paths.chunks, [c.to_dict() for c in chunks])
+    _pairs(chunks, data, paths.pairs)
+    paths.model.symlink_to(fallback_model_path(), target_is_directory=True)
+    paths.static_model.symlink_to(static_model_path, target_is_directory=True)  # a "fine-tuned" static
+
+    report = evaluate_run(paths, base_model_id="fallback", query_sets=("test",))
+
+    systems = report["systems"]
+    assert systems["static"]["architecture"] == systems["static fine-tuned"]["architecture"] == "static"
+    assert systems["base"]["architecture"] == "transformer"
+    assert "not available offline" in systems["static"]["reason"]
+    assert all(systems[s]["sentences_per_s"] > 0 for s in ("base", "fine-tuned", "static"))
+    table = metrics_frame(report, "test")
+    assert list(table.loc["static"].index) == ["256", "128", "64"]
+    assert table.loc[("static", "256"), SPEED_COLUMN] == systems["static"]["sentences_per_s"]
+    assert table.loc[("bm25", "full"), SPEED_COLUMN] == ""
+    assert report["retention"]["skipped"] and report["retention"]["reason"] == "HF_HUB_OFFLINE is set"
+    assert "skipped: HF_HUB_OFFLINE is set" in evaluation_section(paths).text
+
+
+def test_disagreement_is_a_plain_sentence():
+    def set_report(verdict, diff, p):
+        return {"verdict": verdict, "headline_test": {"mean_diff": diff, "p_value": p, "n_queries": 50}}
+
+    agree = {"test": set_report("helped", 0.1, 0.001), "gold": set_report("helped", 0.05, 0.01)}
+    assert disagreement(agree) is None
+    text = disagreement({"test": set_report("helped", 0.1, 0.001), "gold": set_report("no clear difference",
+                                                                                       -0.01, 0.6)})
+    assert "disagree" in text and "test questions fine-tuning helped" in text
+    assert "gold questions there is no clear difference (-0.010" in text
+
+
+def test_ir_from_gold_keeps_answerable_questions_with_evidence_in_the_chunks(chunks):
+    from helpers.core.gold import Evidence, GoldQuestion
+    from helpers.evaluation.metrics import ir_from_gold
+
+    cat_facts = Evidence("cats.pdf", ASPECTS[2].format(t="cats"))
+    whales = Evidence("whales.pdf", "Whales sing.")
+    questions = [GoldQuestion("g1", "odd facts on cats?", "paraphrase", True, (cat_facts,)),
+                 GoldQuestion("g2", "is there a cat census?", "unanswerable", False),
+                 GoldQuestion("g3", "do whales sing?", "factoid", True, (whales,))]
+    with pytest.warns(UserWarning, match="1 of 2 answerable gold questions"):
+        gold = ir_from_gold(chunks, questions)
+    assert list(gold.queries) == ["g1"] and gold.relevant["g1"] == {chunks[2].id}
+    assert gold.meta["types"] == {"g1": "paraphrase"}
+    with pytest.raises(ValueError, match="another corpus"):
+        ir_from_gold(chunks, questions[1:])
+
+
+def test_worsened_queries_list_the_drops_with_what_each_model_retrieved(data):
+    from helpers.evaluation.stage import SystemRun, worsened_queries
+
+    n = len(data.queries)
+    before, after = np.full(n, 0.5), np.full(n, 0.5)
+    before[[1, 4]], after[[1, 4]] = 1.0, [0.2, 0.6]  # query 1 fell most, query 4 less
+    top = np.tile(np.arange(3), (n, 1))
+    runs = {"base": SystemRun({"384": {"ndcg@10": before}}, top, []),
+            "fine-tuned": SystemRun({"384": {"ndcg@10": after}}, top[:, ::-1], [])}
+    worse = worsened_queries(data, runs)
+    assert [w["id"] for w in worse] == [data.query_ids[1], data.query_ids[4]]
+    assert [d["id"] for d in worse[0]["retrieved_fine_tuned"]] == data.corpus_ids[2::-1]
+    assert worse[0]["relevant"]
+    assert all(set(d) == {"id", "relevant", "text"} for d in worse[0]["retrieved_base"])
+
+
+def test_the_rotated_base_is_a_separate_row_that_equals_the_base_at_full_dimension(data):
+    from helpers.evaluation.stage import run_systems
+    from helpers.evaluation.systems import BASE, BASE_ROTATED
+
+    systems, runs = run_systems({BASE: "fallback"}, {"q": data}, rotated_base=True)
+
+    base, rotated = runs["q"][BASE], runs["q"][BASE_ROTATED]
+    assert list(rotated.per_query) == ["384", "256", "128", "64"]
+    assert np.allclose(base.per_query["384"]["ndcg@10"], rotated.per_query["384"]["ndcg@10"])
+    assert (base.top == rotated.top).all()
+    assert "no training" in systems[BASE_ROTATED]["note"] and "note" not in systems[BASE]
+    assert BASE_ROTATED not in run_systems({BASE: "fallback"}, {"q": data})[1]["q"]
+
+
+def test_verdict_by_dim_groups_the_dimensions_by_outcome():
+    from helpers.evaluation.stage import verdict_by_dim
+
+    def test(a, dim, diff, p):
+        return {"a": a, "dim": dim, "mean_diff": diff, "p_value": p}
+
+    tests = [test("base", "384", -0.001, 0.8), test("base", "128", 0.05, 0.001), test("base", "64", 0.1, 0.0),
+             test("bm25", "384", 0.08, 0.001)]
+    assert verdict_by_dim(tests) == "no clear difference at 384 dims; helped at 128, 64 dims"
+    assert verdict_by_dim([test("base", "64", -0.1, 0.01)]) == "hurt at 64 dims"

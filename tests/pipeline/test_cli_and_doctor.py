@@ -1,0 +1,107 @@
+import subprocess
+import sys
+
+import pytest
+
+from helpers import cli, doctor
+from helpers.core import lockfile
+from helpers.pipeline.stages import STAGE_NAMES
+
+
+def test_help_lists_every_stage():
+    out = subprocess.run([sys.executable, "-m", "helpers", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    for name in ["doctor", "run", *STAGE_NAMES]:
+        assert name in out
+
+
+def test_run_options_parse():
+    args = cli.build_parser().parse_args(
+        ["run", "--pdfs", "x", "--model", "fallback", "--profile", "workshop", "--run", "r1", "--force"])
+    assert (str(args.pdfs), args.model, args.profile, args.run, args.force) == (
+        "x", "fallback", "workshop", "r1", True)
+
+
+def test_bad_profile_is_refused():
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["run", "--profile", "huge"])
+
+
+def test_doctor_passes_here_and_never_prints_the_key(monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert doctor.main() == 0
+    out = capsys.readouterr().out
+    assert "sk-test-secret-123" not in out
+    assert "offline fallback model" in out and "HF_HUB_OFFLINE" in out
+
+
+def test_doctor_names_the_fix_for_a_missing_package(monkeypatch, capsys):
+    monkeypatch.setattr(doctor, "REQUIRED_PACKAGES", (*doctor.REQUIRED_PACKAGES, "no-such-package-xyz"))
+    assert doctor.main() == 1
+    out = capsys.readouterr().out
+    assert "[ERR] no-such-package-xyz" in out and "scripts/setup.sh" in out
+
+
+def test_doctor_reports_packages_installed_at_another_version_than_locked(monkeypatch, tmp_path, capsys):
+    pins = tmp_path / "constraints.txt"
+    pins.write_text("packaging==0.0.1\n")
+    monkeypatch.setattr(lockfile, "CONSTRAINTS_FILE", pins)
+    assert doctor.main() == 0  # a difference is a warning, not a failure
+    line = next(x for x in capsys.readouterr().out.splitlines() if "locked versions" in x)
+    assert "1 differ: packaging" in line and "(lock 0.0.1)" in line and "constraints.txt" in line
+
+
+def test_folder_without_readable_pdfs_is_one_clear_error(tmp_path, capsys):
+    (tmp_path / "pdfs").mkdir()
+    (tmp_path / "pdfs" / "notes.pdf").write_text("not a pdf")
+    code = cli.main(["chunk", "--pdfs", str(tmp_path / "pdfs"), "--runs-dir", str(tmp_path / "runs"),
+                     "--model", "fallback"])
+    out = capsys.readouterr().out
+    assert code == 2
+    assert "Error: No text could be loaded" in out and "notes.pdf: not a PDF" in out
+
+
+def test_missing_model_folder_is_one_clear_error(tmp_path, capsys):
+    code = cli.main(["chunk", "--model", str(tmp_path / "no-model"), "--runs-dir", str(tmp_path / "runs")])
+    assert code == 2
+    assert "does not exist" in capsys.readouterr().out
+
+
+def test_full_disk_becomes_advice():
+    import errno
+
+    assert "disk is full" in cli._one_line(OSError(errno.ENOSPC, "No space left on device"))
+
+
+def test_training_advice_is_one_clear_error_not_a_traceback(monkeypatch, capsys):
+    from helpers.training.trainer import TrainingError
+
+    def out_of_memory(args):
+        raise TrainingError("Out of GPU memory. Try batch_size=16.")
+
+    monkeypatch.setattr(cli, "_run", out_of_memory)
+    assert cli.main(["train"]) == 2
+    out = capsys.readouterr().out
+    assert "Error: Out of GPU memory. Try batch_size=16." in out and "Traceback" not in out
+
+
+def test_final_summary_says_whether_fine_tuning_helped(tmp_path, monkeypatch, capsys):
+    from helpers.core import config
+    from helpers.core.io import write_json
+    from helpers.pipeline import run_report
+    from helpers.pipeline import runner as pipeline
+
+    monkeypatch.setattr(pipeline, "run_all", lambda stages, settings: {"evaluate": {"seconds": 1.5}})
+    monkeypatch.setattr(run_report, "write_run_report",
+                        lambda paths: (paths.root / "report.md", paths.root / "report.html"))
+    tests = [{"a": "base", "dim": "384", "mean_diff": -0.001, "p_value": 0.8},
+             {"a": "base", "dim": "64", "mean_diff": 0.1, "p_value": 0.001}]
+    write_json(config.run_paths("r", tmp_path).eval,
+               {"query_sets": {"gold": {"verdict": "no clear difference", "paired_tests": tests}}})
+    by_dim = "no clear difference at 384 dims; helped at 64 dims"
+
+    assert cli.main(["evaluate", "--runs-dir", str(tmp_path), "--run", "r"]) == 0
+    out = capsys.readouterr().out
+    assert "evaluate   1.5 s" in out
+    assert f"Fine-tuned vs base on the gold questions: {by_dim}" in out

@@ -1,0 +1,182 @@
+"""Offline question generation, validation, the split by chunk, the leakage check and the stage's artifact."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers.chunking.chunkers import save_chunks
+from helpers.questions.generate import build_pairs, parse_questions, select_chunks
+from helpers.questions.offline import clean_heading, generate_offline, keyphrases
+from helpers.questions.pairs import (
+    COLUMNS,
+    LeakageError,
+    check_leakage,
+    load_pairs,
+    make_pair,
+    normalize,
+    rejection_summary,
+    split_pairs,
+    to_dataset_dict,
+    validate,
+)
+from helpers.testing.chunks import sample_chunks
+
+CHUNK = sample_chunks()[0]  # "Staff travelling on Institute business may book hotels up to 180 pounds ..."
+
+
+def pair(question: str, generator: str = "llm:test", chunk=CHUNK) -> dict:
+    return make_pair(question, chunk, generator)
+
+
+def test_offline_generator_is_deterministic_labelled_and_uses_every_method():
+    chunks = sample_chunks()
+    first = generate_offline(chunks, 3, seed=1, progress=False)
+    assert first.pairs == generate_offline(chunks, 3, seed=1, progress=False).pairs
+    assert first.pairs != generate_offline(chunks, 3, seed=2, progress=False).pairs
+    assert first.generator == "offline" and len(first.pairs) == 3 * len(chunks)
+    assert {p["generator"] for p in first.pairs} == {"offline:heading", "offline:ict", "offline:keyphrase"}
+    kept, rejected = validate(first.pairs)
+    assert len(kept) >= 0.9 * len(first.pairs), rejection_summary(rejected)
+
+
+def test_offline_queries_are_about_their_chunk_without_copying_it():
+    chunks = sample_chunks()
+    for p in generate_offline(chunks, 3, progress=False).pairs:
+        words = set(normalize(p["anchor"]).split())
+        assert words & set(normalize(p["positive"]).split()), p  # lexical anchor in its own chunk
+        assert p["anchor"] not in p["positive"] or len(words) < 5, p  # never a verbatim sentence
+    phrases = keyphrases([c.text for c in chunks])[5]  # chemical storage
+    assert any("solvents" in p.lower() or "cabinets" in p.lower() for p in phrases), phrases
+    assert clean_heading("Roles > 2.1 Chief Information Security") == "Chief Information Security"
+
+
+SEED_001_STYLE = [
+    ("QUESTION #1\n", "template_residue"),
+    ("QUESTION #2\n...\n\nContext:\nStaff travelling on Institute business", "template_residue"),
+    ("QUESTION #1\\n", "template_residue"),
+    ("[HumanMessage(content='What is the cap?', additional_kwargs={}, response_metadata={})]",
+     "template_residue"),
+    ("{'role': 'user', 'content': 'What is the hotel cap?'}", "template_residue"),
+    ("Q1: What is the hotel cap in London?", "template_residue"),
+    ("1. What is the hotel cap in London?", "template_residue"),
+    ("Here are the questions about hotel caps?", "template_residue"),
+    ("What is the hotel cap in {city}?", "template_residue"),
+    ("What is this document about?", "about_document"),
+    ("According to the passage, what is the hotel cap?", "about_document"),
+    ("Why?", "too_short"),
+    ("What " + "very " * 45 + "long question is this?", "too_long"),
+    ("The hotel cap in London is generous.", "not_a_question"),
+    ("Staff travelling on Institute business may book hotels up to 180 pounds?", "copies_passage"),
+]
+
+
+@pytest.mark.parametrize(("question", "reason"), SEED_001_STYLE)
+def test_validation_rejects_bad_questions_with_a_reason(question, reason):
+    kept, rejected = validate([pair(question)])
+    assert not kept and [r["reason"] for r in rejected] == [reason]
+
+
+def test_validation_keeps_good_questions_and_offline_keyword_queries():
+    good = [pair("What is the nightly hotel limit in London?"), pair("Is breakfast part of the allowance?"),
+            pair("hotel cap London approval", "offline:keyphrase")]
+    kept, rejected = validate(good)
+    assert kept == good and not rejected
+    assert validate([pair("hotel cap London approval")])[1][0]["reason"] == "not_a_question"
+
+
+def test_duplicates_and_near_duplicates_are_rejected(fallback_model):
+    pairs = [pair("What is the nightly hotel limit in London?"),
+             pair("what is the nightly hotel limit in london"),
+             pair("What's the nightly hotel limit in London?"),
+             pair("Who approves bookings above the cap?")]
+    kept, rejected = validate(pairs)
+    assert [r["reason"] for r in rejected] == ["duplicate"]
+    kept, rejected = validate(pairs, model=fallback_model)
+    assert [r["reason"] for r in rejected] == ["duplicate", "near_duplicate"]
+    assert [p["anchor"] for p in kept] == [pairs[0]["anchor"], pairs[3]["anchor"]]
+    summary = rejection_summary(rejected)
+    assert summary["near_duplicate"]["examples"][0]["duplicate_of"] == pairs[0]["anchor"]
+
+
+def test_parse_questions_is_strict():
+    assert parse_questions('{"questions": [" Who approves? "]}') == ["Who approves?"]
+    for bad in ("QUESTION #1\n", '["Who?"]', '{"questions": [1, 2]}', '{"question": ["Who?"]}'):
+        with pytest.raises(ValueError, match="malformed_output"):
+            parse_questions(bad)
+
+
+def _pairs_on(chunks, per_chunk: int = 2) -> list[dict]:
+    return [pair(f"Question {j} on {c.heading} {c.id}?", chunk=c) for c in chunks for j in range(per_chunk)]
+
+
+def test_split_keeps_each_chunk_in_one_split_and_is_seeded():
+    chunks = sample_chunks(20)
+    twin = sample_chunks(1, source="copy.pdf")[0]  # same text as chunks[0], another document
+    pairs = _pairs_on(chunks) + _pairs_on([twin])
+    dataset = split_pairs(pairs, ratios=(0.6, 0.2, 0.2), seed=3)
+    passages = {name: len(set(ds["positive"])) for name, ds in dataset.items()}
+    assert passages == {"train": 12, "validation": 4, "test": 4} and sum(map(len, dataset.values())) == 42
+    assert list(dataset["train"].column_names) == list(COLUMNS)
+    split_of = {}
+    for name, ds in dataset.items():
+        for row in ds:
+            assert split_of.setdefault(row["chunk_id"], name) == name
+    assert split_of[twin.id] == split_of[chunks[0].id], "identical passages must share a split"
+    assert split_pairs(pairs, (0.6, 0.2, 0.2), seed=3)["test"]["id"] == dataset["test"]["id"]
+    assert check_leakage(dataset)["ok"]
+    with pytest.raises(ValueError, match="sum to 1"):
+        split_pairs(pairs, ratios=(0.5, 0.2, 0.2))
+    with pytest.raises(ValueError, match="at least 3"):
+        split_pairs(_pairs_on(chunks[:2]))
+
+
+def test_leakage_check_fails_loudly_on_a_crafted_leak(fallback_model):
+    chunks = {c.id: c for c in sample_chunks(10)}
+    rows = {name: ds.to_list() for name, ds in split_pairs(_pairs_on(chunks.values()), seed=0).items()}
+    test_row = rows["test"][0]
+    train_chunk, test_chunk = chunks[rows["train"][0]["chunk_id"]], chunks[test_row["chunk_id"]]
+
+    def leak(train_extra: list[dict], test_extra: list[dict] = ()):
+        return to_dataset_dict(rows | {"train": rows["train"] + train_extra,
+                                       "test": rows["test"] + list(test_extra)})
+
+    with pytest.raises(LeakageError, match="train/test share 1 chunk id"):
+        check_leakage(leak([test_row]))
+    with pytest.raises(LeakageError, match="train/test share 1 question"):
+        check_leakage(leak([pair(test_row["anchor"].upper(), chunk=train_chunk)]))
+    near = [pair("What nightly hotel limit applies in London?", chunk=train_chunk)]
+    reworded = [pair("Which nightly hotel limit applies in London?", chunk=test_chunk)]
+    assert check_leakage(leak(near, reworded))["ok"]  # other words: only embeddings see it
+    with pytest.raises(LeakageError, match="near-duplicate question"):
+        check_leakage(leak(near, reworded), model=fallback_model)
+
+
+def test_build_pairs_offline_writes_the_contracted_dataset_and_report(tmp_path, monkeypatch):
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "KIT_LLM_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    chunks = sample_chunks(30)
+    save_chunks(chunks, tmp_path / "chunks.jsonl")
+    report = build_pairs(tmp_path / "chunks.jsonl", tmp_path / "pairs", profile="smoke", progress=False)
+    dataset = load_pairs(tmp_path / "pairs")
+    assert set(dataset) == {"train", "validation", "test"}
+    assert all(list(ds.column_names) == list(COLUMNS) for ds in dataset.values())
+    assert report["generator"] == "offline" and set(report["generators"]) <= {
+        "offline:heading", "offline:ict", "offline:keyphrase"}
+    assert report["counts"]["kept"] == sum(report["splits"].values()) == sum(len(d) for d in dataset.values())
+    assert report["counts"]["requested"] == 2 * 30 and report["leakage"]["ok"]
+    assert (tmp_path / "pairs" / "report.json").exists()
+    anchors = [a for ds in dataset.values() for a in ds["anchor"]]
+    assert not any(a.startswith("Represent this sentence") for a in anchors)
+    again = build_pairs(tmp_path / "chunks.jsonl", tmp_path / "pairs", profile="smoke", progress=False)
+    assert again["splits"] == report["splits"] and load_pairs(tmp_path / "pairs")["test"]["id"] == \
+        dataset["test"]["id"]
+    with pytest.raises(ValueError, match="no LLM is configured"):
+        build_pairs(tmp_path / "chunks.jsonl", tmp_path / "pairs", generator="llm")
+
+
+def test_select_chunks_samples_with_a_seed_and_keeps_order():
+    chunks = sample_chunks(40)
+    chosen = select_chunks(chunks, 10, seed=5)
+    assert len(chosen) == 10 and chosen == select_chunks(chunks, 10, seed=5)
+    assert [chunks.index(c) for c in chosen] == sorted(chunks.index(c) for c in chosen)
+    assert select_chunks(chunks, None) == chunks

@@ -1,0 +1,331 @@
+"""Fine-tuning: Matryoshka dims, the recipe's settings, training, resuming, NaN and OOM handling, DDP."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers.core.config import ARCTIC_QUERY_PROMPT, REPO_ROOT, get_profile
+from helpers.core.schema import chunk_id
+from helpers.training.dims import matryoshka_dims
+from helpers.training.trainer import TrainConfig, TrainingError, finetune
+
+PASSAGES = {
+    "bees": ("Honey bees tell hive mates where flowers are with a waggle dance inside the hive.",
+             ["How do honey bees tell each other where flowers are?", "What is the waggle dance for?"]),
+    "volcano": ("A volcano erupts when molten magma and dissolved gases force rock up to the surface.",
+                ["Why do volcanoes erupt?", "What pushes magma to the surface?"]),
+    "tea": ("Green tea leaves are steamed or pan-fired soon after picking to stop oxidation.",
+            ["How is green tea processed?", "Why are green tea leaves steamed?"]),
+    "chess": ("Castling moves the king two squares toward a rook and puts the rook beside it.",
+              ["How does castling work in chess?", "Where does the rook go when castling?"]),
+    "bread": ("Sourdough rises because wild yeast and lactic acid bacteria in the starter make gas.",
+              ["What makes sourdough bread rise?", "Which microbes live in a sourdough starter?"]),
+    "moon": ("The Moon's phases come from the changing angle between the Sun, the Earth and the Moon.",
+             ["What causes the phases of the Moon?", "Why does the Moon change shape during a month?"]),
+    "rust": ("Iron rusts when it reacts with oxygen and water, forming hydrated iron oxide.",
+             ["What is rust made of?", "Which conditions make iron rust?"]),
+    "violin": ("A violin sounds when a bow makes its strings vibrate and the wooden body amplifies them.",
+               ["How does a violin produce sound?", "What amplifies a violin string's vibration?"]),
+    "tides": ("Ocean tides are caused mainly by the Moon's gravity pulling on the Earth's water.",
+              ["What causes ocean tides?", "Whose gravity drives the tides?"]),
+    "penguin": ("Emperor penguins huddle in large groups to survive the Antarctic winter.",
+                ["How do emperor penguins keep warm in winter?", "Why do penguins huddle?"]),
+    "bridge": ("A suspension bridge hangs its deck from cables draped over tall towers.",
+               ["How is a suspension bridge deck held up?", "What do suspension bridge towers carry?"]),
+}
+
+
+def _rows(keys: list[str], questions_per_passage: int) -> list[dict]:
+    return [
+        {"id": f"{key}-{i}", "anchor": question, "positive": PASSAGES[key][0],
+         "chunk_id": chunk_id("doc.pdf", PASSAGES[key][0]), "generator": "hand-written"}
+        for key in keys for i, question in enumerate(PASSAGES[key][1][:questions_per_passage])
+    ]
+
+
+def make_pairs(folder: Path, questions_per_passage: int = 2) -> Path:
+    """A pairs DatasetDict like the questions stage writes: 9 passages to train on, 2 to validate."""
+    from datasets import Dataset, DatasetDict
+
+    keys = list(PASSAGES)
+    pairs = DatasetDict({
+        "train": Dataset.from_list(_rows(keys[:9], questions_per_passage)),
+        "validation": Dataset.from_list(_rows(keys[9:], 2)),
+        "test": Dataset.from_list(_rows(keys[9:], 1)),
+    })
+    pairs.save_to_disk(str(folder / "pairs"))
+    return folder / "pairs"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    """A random 2-layer BERT (128 dims) that stores Arctic's query prompt."""
+    from sentence_transformers import SentenceTransformer
+
+    from helpers.core.random_models import build_random_bert
+
+    folder = build_random_bert(tmp_path_factory.mktemp("tiny"), "tiny", max_seq_length=64)
+    model = SentenceTransformer(str(folder), device="cpu")
+    model.prompts = {"query": ARCTIC_QUERY_PROMPT, "document": ""}
+    model.save(str(folder))
+    return folder
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    settings = {"batch_size": 4, "max_steps": 2, "eval_steps": 1, "max_seq_length": 64}
+    return TrainConfig(**{**settings, **overrides})
+
+
+@pytest.mark.parametrize(("dim", "expected"), [
+    (384, [384, 256, 128, 64]),
+    (768, [768, 512, 256, 128, 64]),
+    (1024, [1024, 512, 256, 128, 64]),
+    (1536, [1536, 1024, 512, 256, 128, 64]),
+    (100, [100, 64]),
+    (64, [64]),
+])
+def test_matryoshka_dims_start_at_the_full_dimension(dim, expected):
+    assert matryoshka_dims(dim) == expected
+
+
+def test_matryoshka_dims_of_a_model(fallback_model):
+    assert matryoshka_dims(fallback_model) == [384, 256, 128, 64]
+
+
+def test_config_from_profile_takes_its_sizes_and_overrides():
+    profile = get_profile("smoke")
+    cfg = TrainConfig.from_profile("smoke", lr=1e-4)
+    assert (cfg.batch_size, cfg.epochs, cfg.max_seq_length, cfg.lr) == (
+        profile.batch_size, profile.epochs, profile.max_seq_length, 1e-4)
+    with pytest.raises(ValueError, match="batchsize"):
+        TrainConfig.from_profile("smoke", batchsize=8)
+
+
+def test_recipe_uses_no_duplicate_batches_the_query_prompt_and_best_checkpoint(tmp_path):
+    from sentence_transformers.base.sampler import BatchSamplers
+
+    from helpers.training.trainer import schedule, training_arguments
+
+    cfg = TrainConfig(batch_size=8, epochs=2)
+    steps = schedule(cfg, n_train=100)
+    args = training_arguments(cfg, tmp_path, steps, query_prompt=ARCTIC_QUERY_PROMPT,
+                              metric="eval_dim_768_cosine_ndcg@10", progress=False)
+    assert steps["total_steps"] == 26 and steps["save_steps"] % steps["eval_steps"] == 0
+    assert args.batch_sampler == BatchSamplers.NO_DUPLICATES
+    assert args.prompts == {"anchor": ARCTIC_QUERY_PROMPT}
+    assert args.load_best_model_at_end and args.metric_for_best_model == "eval_dim_768_cosine_ndcg@10"
+    assert not (args.fp16 or args.bf16)  # CPU: fp32
+    assert args.warmup_steps == pytest.approx(0.1) and args.seed == cfg.seed
+
+
+def test_finetune_changes_weights_lowers_loss_and_saves_a_documented_model(tmp_path, fallback_model):
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from helpers.core.hf import fallback_model_path
+
+    pairs = make_pairs(tmp_path, questions_per_passage=1)  # 9 distinct passages: every step sees them all
+    cfg = TrainConfig(batch_size=9, max_steps=3, lr=1e-4, warmup_ratio=0.0, logging_steps=1, eval_steps=3,
+                      hard_negatives=1)
+    result = finetune(pairs, tmp_path / "model", model_id=str(fallback_model_path()), config=cfg,
+                      progress=False)
+
+    assert result.steps == 3 and 0 < result.n_train <= 9 and result.dims == [384, 256, 128, 64]
+    assert result.loss_end < result.loss_start
+    assert result.best_metric_name == "eval_dim_384_cosine_ndcg@10" and 0 <= result.best_metric <= 1
+    tuned = SentenceTransformer(str(tmp_path / "model"), device="cpu")
+    before = fallback_model[0].auto_model.embeddings.word_embeddings.weight
+    after = tuned[0].auto_model.embeddings.word_embeddings.weight
+    assert not torch.equal(before, after)
+
+    card = (tmp_path / "model" / "README.md").read_text()
+    for expected in (f"dataset_size:{result.n_train}", "negative_1", "MatryoshkaLoss",
+                     "MultipleNegativesRankingLoss", '"matryoshka_dims"',
+                     "dim_384_cosine_ndcg@10", "dim_64_cosine_ndcg@10"):
+        assert expected in card
+    meta = json.loads((tmp_path / "model" / "training_config.json").read_text())
+    assert meta["config"]["dims"] == [384, 256, 128, 64] and meta["result"]["steps"] == 3
+    log = json.loads((tmp_path / "model" / "train_log.json").read_text())
+    assert [row["loss"] for row in log if "loss" in row][0] == result.loss_start
+    assert (tmp_path / "plots" / "training_curves.png").stat().st_size > 0
+    assert not (tmp_path / "checkpoints").exists()
+    assert set(result.summary()) >= {"base_model", "is_fallback", "n_train", "steps", "loss_start",
+                                     "loss_end", "best_metric", "train_seconds", "pairs_per_second"}
+
+
+def test_query_prompt_is_saved_and_reloaded(tmp_path, tiny_model):
+    from sentence_transformers import SentenceTransformer
+
+    finetune(make_pairs(tmp_path), tmp_path / "model", model_id=str(tiny_model), config=tiny_config(),
+             progress=False)
+    reloaded = SentenceTransformer(str(tmp_path / "model"), device="cpu")
+    assert reloaded.prompts["query"] == ARCTIC_QUERY_PROMPT
+
+
+def test_killed_run_resumes_from_its_last_checkpoint_and_finished_run_is_reused(tmp_path, tiny_model):
+    from transformers import TrainerCallback
+
+    class Killed(Exception):
+        pass
+
+    class KillAfterFirstCheckpoint(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            raise Killed
+
+    pairs, out = make_pairs(tmp_path), tmp_path / "model"
+    cfg = tiny_config(max_steps=4, eval_steps=2, logging_steps=1)
+    with pytest.raises(Killed):
+        finetune(pairs, out, model_id=str(tiny_model), config=cfg, progress=False,
+                 callbacks=[KillAfterFirstCheckpoint()])
+    assert (tmp_path / "checkpoints" / "checkpoint-2").is_dir() and not out.exists()
+
+    result = finetune(pairs, out, model_id=str(tiny_model), config=cfg, progress=False)
+    assert result.resumed_from.endswith("checkpoint-2") and result.steps == 4
+    logged_steps = [row["step"] for row in json.loads((out / "train_log.json").read_text()) if "loss" in row]
+    assert logged_steps == [1, 2, 3, 4]  # the first two come from the checkpoint
+
+    again = finetune(pairs, out, model_id=str(tiny_model), config=cfg, progress=False)
+    assert again.cached and again.steps == 4
+
+
+def test_changed_settings_do_not_resume_from_stale_checkpoints(tmp_path, tiny_model):
+    from helpers.training.trainer import prepare_checkpoints
+
+    checkpoints = tmp_path / "checkpoints"
+    (checkpoints / "checkpoint-2").mkdir(parents=True)
+    assert prepare_checkpoints(checkpoints, "run-a", resume=True) is None
+    assert not (checkpoints / "checkpoint-2").exists()
+
+
+def test_nan_loss_stops_with_advice(tmp_path, tiny_model):
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    broken = SentenceTransformer(str(tiny_model), device="cpu")
+    with torch.no_grad():
+        for parameter in broken.parameters():
+            parameter.fill_(math.nan)
+    broken.save(str(tmp_path / "broken"))
+    with pytest.raises(TrainingError, match="Lower the learning rate"):
+        finetune(make_pairs(tmp_path), tmp_path / "model", model_id=str(tmp_path / "broken"),
+                 config=tiny_config(eval_on_start=False, corpus_rotation=False), progress=False)
+    with pytest.raises(ValueError, match="NaN or infinite"):  # the rotation sees it before training
+        finetune(make_pairs(tmp_path), tmp_path / "model", model_id=str(tmp_path / "broken"),
+                 config=tiny_config(eval_on_start=False), progress=False)
+
+
+def test_cuda_out_of_memory_becomes_advice():
+    import torch
+
+    from helpers.training.trainer import _train
+
+    class OutOfMemoryTrainer:
+        def train(self, resume_from_checkpoint=None):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    with pytest.raises(TrainingError, match="cached_mnrl") as error:
+        _train(OutOfMemoryTrainer(), TrainConfig(batch_size=64, max_seq_length=512), None)
+    assert "batch_size=32" in str(error.value) and "max_seq_length=256" in str(error.value)
+
+
+def test_hard_negatives_are_other_passages(tmp_path, fallback_model):
+    from datasets import load_from_disk
+
+    from helpers.training.trainer import add_hard_negatives
+
+    train = load_from_disk(str(make_pairs(tmp_path)))["train"]
+    mined = add_hard_negatives(train, fallback_model, relative_margin=0.05)
+    assert mined.column_names == ["anchor", "positive", "negative_1"] and len(mined) > 0
+    assert all(row["negative_1"] != row["positive"] for row in mined)
+
+
+def test_two_cpu_processes_train_with_torchrun(tmp_path, tiny_model):
+    pairs, out = make_pairs(tmp_path), tmp_path / "model"
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    command = [*launcher, "-m", "helpers.training", "--pairs", str(pairs), "--output", str(out),
+               "--model", str(tiny_model), "--max-steps", "2", "--batch-size", "4", "--max-seq-length", "64",
+               "--eval-steps", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout[done.stdout.rindex('{\n  "output_dir"'):])
+    assert summary["steps"] == 2 and (out / "model.safetensors").is_file()
+    assert done.stdout.count('"output_dir"') == 1  # only rank 0 reports
+
+
+def test_bad_pairs_folder_is_a_one_line_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="questions stage"):
+        finetune(tmp_path / "missing", tmp_path / "model", model_id="fallback")
+
+
+def test_static_model_is_fine_tuned_saved_and_reloaded(tmp_path, static_model_path):
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from helpers.core.models import is_static, load_embedding_model
+    from helpers.core.presets import PRESETS
+
+    pairs = make_pairs(tmp_path, questions_per_passage=1)
+    cfg = TrainConfig.from_profile("smoke", preset="static-distilled", hardware="cpu", batch_size=9,
+                                   max_steps=4, warmup_ratio=0.0, logging_steps=1, eval_steps=4)
+    result = finetune(pairs, tmp_path / "model", model_id="static-distilled", config=cfg, progress=False)
+
+    assert result.dims == [256, 128, 64] and result.loss_end < result.loss_start
+    reloaded = load_embedding_model(str(tmp_path / "model"), device="cpu", quiet=True)
+    tuned = reloaded.model
+    assert is_static(tuned) and tuned.encode(["a question"]).shape == (1, 256)
+    assert reloaded.preset.kind == "static"  # a folder gets the static settings if it holds a static model
+    before = SentenceTransformer(str(static_model_path), device="cpu")[0].embedding.weight
+    assert not torch.equal(before, tuned[0].embedding.weight)
+    meta = json.loads((tmp_path / "model" / "training_config.json").read_text())
+    assert meta["base_model"]["preset"] == "static-distilled"
+    assert meta["config"]["lr"] == PRESETS["static-distilled"].lr
+
+
+def test_distillation_makes_a_static_model_from_a_model_folder(tmp_path, tiny_model):
+    from sentence_transformers import SentenceTransformer
+
+    from helpers.core.models import is_static
+    from helpers.core.static_models import distill_static
+
+    # Only the tokens that start with "b" (and the special ones), so that distillation takes a moment.
+    out = distill_static(tiny_model, tmp_path / "static", pca_dims=32, token_remove_pattern=r"[^b\[]")
+    model = SentenceTransformer(str(out), device="cpu")
+    assert is_static(model) and model.encode(["bees buzz"]).shape == (1, 32)
+    assert model[0].num_embeddings < 5000
+    assert not list(tmp_path.glob(".static.*"))  # no half-written folder left behind
+
+
+def test_the_distilled_model_is_made_once(monkeypatch, static_model_path):
+    from helpers.core import static_models
+
+    monkeypatch.setattr(static_models, "distill_static", lambda *a, **k: pytest.fail("distilled twice"))
+    assert static_models.distilled_static_path() == static_model_path
+
+
+def test_training_cli_passes_rotation_and_hard_negatives(monkeypatch, capsys):
+    from helpers.training import trainer as training
+
+    seen = []
+
+    class Result:
+        def summary(self):
+            return {"ok": True}
+
+    def fake_finetune(pairs, output, *, config, **kwargs):
+        seen.append(config)
+        return Result()
+
+    monkeypatch.setattr(training, "finetune", fake_finetune)
+    training.main(["--pairs", "p", "--output", "o", "--model", "fallback", "--no-corpus-rotation",
+                   "--hard-negatives", "2"])
+    training.main(["--pairs", "p", "--output", "o", "--model", "fallback"])
+    assert (seen[0].corpus_rotation, seen[0].hard_negatives) == (False, 2)
+    assert (seen[1].corpus_rotation, seen[1].hard_negatives) == (True, 0)
