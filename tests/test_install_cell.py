@@ -22,6 +22,7 @@ PROJECT = "helpers"
 NOTEBOOKS = sorted((ROOT / "notebooks").rglob("[0-9][0-9]_*.ipynb"))
 # Modules a notebook may import that no pip install provides: the kit itself, and Colab's own module.
 NOT_INSTALLED = {PROJECT, "google"}
+VALUED_FLAGS = {"-c", "--constraint", "-r", "--requirement"}
 FORBIDDEN_FLAGS = {"-U", "--upgrade", "--upgrade-strategy", "--force-reinstall", "-I", "--ignore-installed"}
 
 
@@ -49,8 +50,14 @@ def pip_install_args(source: str) -> list[list[str]]:
 
 
 def specs(args: list[str]) -> list[str]:
-    """What a pip install's arguments name: packages and paths, without the flags."""
-    return [a for a in args if not a.startswith("-")]
+    """What a pip install's arguments name: packages and paths, without the flags and their values."""
+    values = {i + 1 for i, a in enumerate(args) if a in VALUED_FLAGS}
+    return [a for i, a in enumerate(args) if not a.startswith("-") and i not in values]
+
+
+def constraint_files(args: list[str]) -> list[str]:
+    """The files a pip install takes its versions from (``-c FILE``)."""
+    return [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-c", "--constraint")]
 
 
 def local_extras(spec: str) -> list[str] | None:
@@ -149,6 +156,8 @@ def test_the_parser_reads_both_kinds_of_install():
     cell = ('import subprocess, sys\nsubprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", '
             '".[all]"], check=True)\n!pip install -q "bm25s>=0.2"\n%pip install openai')
     assert [specs(a) for a in pip_install_args(cell)] == [[".[all]"], ["bm25s>=0.2"], ["openai"]]
+    assert constraint_files(["-q", "-c", "constraints.txt", "-e", "."]) == ["constraints.txt"]
+    assert specs(["-q", "-c", "constraints.txt", "-e", "."]) == ["."]
     assert local_extras(".[all]") == ["all"] and local_extras(".") == [] and local_extras("openai") is None
     assert third_party_imports(["%matplotlib inline\nimport os\nfrom IPython.display import display"]) \
         == {"IPython"}
@@ -170,6 +179,7 @@ def test_install_cell_matches_the_dependency_list(path):
                 for d in [*project["dependencies"], *sum(project["optional-dependencies"].values(), [])]}
     for args in installs:
         assert not FORBIDDEN_FLAGS & {a.split("=")[0] for a in args}, f"{args}: would upgrade Colab's torch"
+        assert constraint_files(args) == ["constraints.txt"], f"{args}: must install the locked versions"
         for spec in specs(args):
             extras = local_extras(spec)
             if extras is None:
