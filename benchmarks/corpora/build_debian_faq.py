@@ -177,13 +177,7 @@ def answers_found(questions: list[Question], texts: dict[str, str], words: int =
 def build(out_dir: Path, min_words: int, force: bool) -> None:
     """Print the FAQ chapters, write questions.jsonl and the manifest, and run the heading leak check."""
     dp.ensure_packages([*dp.TOOL_PACKAGES, PACKAGE])
-    settings = {
-        "package": PACKAGE,
-        "version": dp.package_version(PACKAGE),
-        "chromium": dp.chromium_version(),
-        "min_words": min_words,
-        "page_css": dp.PAGE_CSS,
-    }
+    settings = dp.build_settings(PACKAGE, min_words=min_words)
     if not force and dp.manifest_matches(out_dir, settings) and (out_dir / "questions.jsonl").exists():
         print(f"{out_dir} is up to date ({settings['version']}); nothing to do")
         return

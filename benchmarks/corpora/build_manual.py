@@ -103,14 +103,7 @@ def stylesheets_of(html_dir: Path) -> list[str]:
 def build(target_pages: int, out_dir: Path, force: bool) -> None:
     """Print groups in reading order into `out_dir` until they add up to `target_pages` pages."""
     dp.ensure_packages([*dp.TOOL_PACKAGES, PACKAGE])
-    settings = {
-        "package": PACKAGE,
-        "version": dp.package_version(PACKAGE),
-        "chromium": dp.chromium_version(),
-        "target_pages": target_pages,
-        "max_group_chars": MAX_GROUP_CHARS,
-        "page_css": dp.PAGE_CSS,
-    }
+    settings = dp.build_settings(PACKAGE, target_pages=target_pages, max_group_chars=MAX_GROUP_CHARS)
     if not force and dp.manifest_matches(out_dir, settings):
         print(f"{out_dir} is up to date ({settings['version']}, >= {target_pages} pages); nothing to do")
         return

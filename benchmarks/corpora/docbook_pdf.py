@@ -174,6 +174,12 @@ def pdf_text(pdf_path: Path) -> str:
     return " ".join(out.split())
 
 
+def build_settings(package: str, **extra) -> dict:
+    """What a build depends on (package and Chromium versions, page CSS, the builder's own options)."""
+    return {"package": package, "version": package_version(package), "chromium": chromium_version(),
+            **extra, "page_css": PAGE_CSS}
+
+
 def manifest_matches(out_dir: Path, settings: dict) -> bool:
     """True when `out_dir` has a manifest built with `settings` and every PDF it lists is present."""
     path = out_dir / "manifest.json"
