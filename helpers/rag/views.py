@@ -46,8 +46,8 @@ def recall_by_dim(model, chunks: Sequence[Chunk], questions: Sequence[EvalQuesti
     answerable = [q for q in questions if q.answerable]
     rows = []
     for dim in dims:
-        store = build_index(chunks, ModelEmbeddings(model, "model", truncate_dim=dim), client, store=store)
-        retrieved = store.as_retriever(search_kwargs={"k": k}).batch([q.question for q in answerable])
+        index = build_index(chunks, ModelEmbeddings(model, "model", truncate_dim=dim), client, store=store)
+        retrieved = index.as_retriever(search_kwargs={"k": k}).batch([q.question for q in answerable])
         hits = [bool(set(q.reference_ids) & {d.metadata["chunk_id"] for d in docs})
                 for q, docs in zip(answerable, retrieved, strict=True)]
         rows.append({"dim": dim, f"hit_rate@{k}": round(statistics.fmean(hits), 4) if hits else None,

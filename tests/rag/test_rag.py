@@ -157,6 +157,18 @@ def test_index_uploads_the_stored_vectors(tmp_path, embeddings, monkeypatch):
     assert truncated.similarity_search("safety goggles", k=1)[0].metadata["chunk_id"] == CHUNKS[4].id
 
 
+def test_recall_by_dim_indexes_every_dimension_from_one_stored_encoding(tmp_path, fallback_model):
+    from helpers.core.embeddings import EmbeddingStore
+    from helpers.rag.queries import EvalQuestion
+    from helpers.rag.views import recall_by_dim
+
+    store = EmbeddingStore(tmp_path)
+    questions = [EvalQuestion("q1", "How long must a password be?", [PASSWORD.id])]
+    rows = recall_by_dim(fallback_model, CHUNKS, questions, [384, 64], k=2, store=store)
+    assert [(r["dim"], r["hit_rate@2"]) for r in rows] == [(384, 1.0), (64, 1.0)]
+    assert [(r["kind"], r["stored"], r["encoded"]) for r in store.counts()] == [("document", 5, 5)]
+
+
 def test_truncated_index_stores_fewer_dimensions(fallback_model):
     client = qdrant_client()
     store = build_index(CHUNKS, ModelEmbeddings(fallback_model, truncate_dim=64), client)
