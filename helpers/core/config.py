@@ -46,6 +46,7 @@ class Profile:
     max_seq_length: int
     eval_max_queries: int | None  # cap on evaluation queries (None: all)
     rag_max_questions: int | None = None  # cap per query set on RAG chain + RAGAS questions (None: all)
+    validation_distractors: int = 64  # chunks besides their own that validation questions search in training
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -53,11 +54,12 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", max_chunks=120, questions_per_chunk=2, epochs=1, batch_size=32,
-                     max_seq_length=256, eval_max_queries=None, rag_max_questions=30),
+                     max_seq_length=256, eval_max_queries=None, rag_max_questions=30,
+                     validation_distractors=64),
     "workshop": Profile("workshop", max_chunks=None, questions_per_chunk=3, epochs=2, batch_size=32,
-                        max_seq_length=512, eval_max_queries=None),
+                        max_seq_length=512, eval_max_queries=None, validation_distractors=500),
     "full": Profile("full", max_chunks=None, questions_per_chunk=5, epochs=5, batch_size=64,
-                    max_seq_length=512, eval_max_queries=None),
+                    max_seq_length=512, eval_max_queries=None, validation_distractors=2000),
 }
 
 

@@ -11,7 +11,7 @@ plots to ``runs/<run>/plots/``.
 
 from __future__ import annotations
 
-import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from helpers.core import config, presets
+from helpers.core.embeddings import EmbeddingStore, run_store
 from helpers.core.io import read_json, write_json
 from helpers.core.schema import Chunk
 from helpers.evaluation.metrics import (
@@ -31,8 +32,6 @@ from helpers.evaluation.metrics import (
     bytes_per_vector,
     check_dims,
     cosine_scores,
-    encode_corpus,
-    encode_queries,
     evaluate_embeddings,
     ir_from_gold,
     ir_from_split,
@@ -93,17 +92,21 @@ class Encoded:
         return Encoded(self.corpus @ r.T, queries, self.per_second)
 
 
-def encode_sets(model, sets: dict[str, IRData], batch_size: int = 32) -> Encoded:
-    """Encode the corpus once and each query set once, timing the corpus."""
+def encode_sets(model, sets: dict[str, IRData], store: EmbeddingStore, batch_size: int = 32) -> Encoded:
+    """The corpus and each query set at full dimension, from the run's embedding store (each text encoded
+    there at most once per model); the speed is the one measured when the corpus was encoded."""
+    import torch
+
     first = next(iter(sets.values()))
     if any(data.corpus_ids != first.corpus_ids for data in sets.values()):
         raise ValueError("The query sets must share one corpus: build them from the same chunks.")
-    started = time.perf_counter()
-    corpus = encode_corpus(model, list(first.corpus.values()), batch_size)
-    per_second = len(first.corpus) / max(time.perf_counter() - started, 1e-9)
-    queries = {name: encode_queries(model, list(data.queries.values()), batch_size)
+    if "query" not in model.prompts:
+        warnings.warn("The model has no 'query' prompt: queries are encoded without one, which can "
+                      "cost retrieval quality for models trained with a prompt.", stacklevel=2)
+    corpus = torch.from_numpy(store.documents(model, list(first.corpus.values()), batch_size))
+    queries = {name: torch.from_numpy(store.queries(model, list(data.queries.values()), batch_size))
                for name, data in sets.items()}
-    return Encoded(corpus, queries, per_second)
+    return Encoded(corpus, queries, store.rate(model) or 0.0)
 
 
 def run_dense(encoded: Encoded, sets: dict[str, IRData], dims: Sequence[int]) -> dict[str, SystemRun]:
@@ -279,13 +282,17 @@ def describe(loaded, dims: Sequence[int]) -> dict:
             "transformer", "query_prompt": loaded.model.prompts.get("query"), "dims": list(dims)}
 
 
-def run_systems(models: dict[str, str], sets: dict[str, IRData], trained_dims: Sequence[int] | None = None,
-                rotated_base: bool = False) -> tuple[dict, dict[str, dict[str, SystemRun]]]:
+def run_systems(models: dict[str, str], sets: dict[str, IRData], store: EmbeddingStore,
+                trained_dims: Sequence[int] | None = None, rotated_base: bool = False,
+                max_seq_length: int | None = None) -> tuple[dict, dict[str, dict[str, SystemRun]]]:
     """BM25 and each model (name -> id or folder) on every query set: (who made the numbers, the runs).
 
-    With ``rotated_base``, also the base model after the corpus rotation that fine-tuning starts from, so
-    the report separates what the rotation did from what training did."""
+    Embeddings come from ``store``. With ``rotated_base``, also the base model after the corpus rotation
+    that fine-tuning starts from, so the report separates what the rotation did from what training did
+    (derived from the base's vectors, never encoded). ``max_seq_length``: the training's cap on inputs,
+    applied to every model, so the base reads the chunks as fine-tuning did."""
     from helpers.core.models import load_embedding_model
+    from helpers.training.trainer import cap_max_seq_length
 
     runs = {name: {BM25: run_bm25(data)} for name, data in sets.items()}
     systems = {BM25: {"kind": "lexical", "model": "BM25 (bm25s defaults, English stopwords)"}}
@@ -299,7 +306,9 @@ def run_systems(models: dict[str, str], sets: dict[str, IRData], trained_dims: S
 
     for system, model_id in tqdm(models.items(), desc="systems"):
         loaded = load_embedding_model(model_id)
-        encoded = encode_sets(loaded.model, sets)
+        if max_seq_length:
+            cap_max_seq_length(loaded.model, max_seq_length)
+        encoded = encode_sets(loaded.model, sets, store)
         add(system, loaded, encoded)
         if system == BASE and rotated_base:  # what the rotation alone does, before any training
             add(BASE_ROTATED, loaded, encoded.rotated(), "rotated onto the principal directions of these "
@@ -336,7 +345,8 @@ def evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, extra
     models = {BASE: base, FINETUNED: str(paths.model), **(static_systems(paths, base) if static else {}),
               **{m: m for m in extra_models}}
     trained = info.get("config", {})
-    systems, runs = run_systems(models, sets, trained.get("dims"), trained.get("corpus_rotation", False))
+    systems, runs = run_systems(models, sets, run_store(paths.root), trained.get("dims"),
+                                trained.get("corpus_rotation", False), trained.get("max_seq_length"))
     started_from = info.get("base_model", {}).get("loaded")
     if started_from and systems[BASE]["loaded"] != started_from:
         systems[BASE]["note"] = f"the fine-tuned model started from {started_from}, not from this base"

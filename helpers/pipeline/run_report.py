@@ -67,7 +67,18 @@ def training_section(paths: RunPaths) -> Section | None:
         return None
     summary = read_json(record)["summary"]
     images = sorted(paths.plots.glob("training*.png"))
-    return Section("Fine-tuning", "", [key_value_table(summary)], images)
+    return Section("Fine-tuning", validation_text(summary.get("validation") or {}),
+                   [key_value_table(summary)], images)
+
+
+def validation_text(v: dict) -> str:
+    """What the validation during training searched: a bounded set, not the corpus."""
+    if not v:
+        return ""
+    return (f"Validation during training: {v['questions']} questions searched {v['chunks']} chunks (their "
+            f"own and {v['distractors']} others drawn with seed {v['seed']}, the same at each of the "
+            f"{v['evaluations']} evaluations), not all {v['corpus_chunks']}: its scores are higher than the "
+            "evaluation stage's, which searches every chunk.")
 
 
 def evaluation_verdicts(report: dict) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import json
 import os
 import uuid
 import weakref
@@ -17,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from langchain_core.documents import Document
 from langchain_core.runnables import Runnable, RunnableParallel, RunnablePassthrough
 from langchain_huggingface import HuggingFaceEmbeddings
@@ -25,13 +25,13 @@ from pydantic import BaseModel
 from qdrant_client import QdrantClient, models
 from tqdm.auto import tqdm
 
+from helpers.core.embeddings import EmbeddingStore, model_fingerprint
 from helpers.core.schema import Chunk
 
 QDRANT_URL_ENV = "QDRANT_URL"
 QDRANT_KEY_ENV = "QDRANT_API_KEY"
 NOT_FOUND = "Not in the documents."
 INDEX_BATCH = 128
-PROBE_TEXT = "A fixed sentence whose embedding fingerprints the model that indexed the chunks."
 
 
 class ModelEmbeddings(HuggingFaceEmbeddings):
@@ -62,11 +62,11 @@ def qdrant_client(location: str | Path | None = None) -> QdrantClient:
     return client
 
 
-def collection_name(chunks: Sequence[Chunk], probe: Sequence[float]) -> str:
-    """A name that changes with the chunks, the model's weights and the dimension (``probe``'s length)."""
+def collection_name(chunks: Sequence[Chunk], model_fingerprint: str, dim: int) -> str:
+    """A name that changes with the chunks, the model (weights and settings) and the dimension."""
     digest = hashlib.sha256("\n".join(c.id for c in chunks).encode())
-    digest.update(json.dumps([round(float(x), 3) for x in probe]).encode())
-    return f"chunks-{len(probe)}d-{digest.hexdigest()[:16]}"
+    digest.update(f"{model_fingerprint}:{dim}".encode())
+    return f"chunks-{dim}d-{digest.hexdigest()[:16]}"
 
 
 def point_id(chunk: Chunk) -> str:
@@ -79,27 +79,34 @@ def payload(chunk: Chunk) -> dict:
 
 
 def build_index(chunks: Sequence[Chunk], embeddings: ModelEmbeddings, client: QdrantClient,
-                collection: str | None = None) -> QdrantVectorStore:
-    """Index ``chunks`` in ``client``; an existing collection of the same name and size is reused as is."""
+                collection: str | None = None, store: EmbeddingStore | None = None) -> QdrantVectorStore:
+    """Index ``chunks`` in ``client``; an existing collection of the same name and size is reused as is.
+
+    The chunks' vectors come from ``store`` (the run's embedding store: encoded there at most once) and are
+    uploaded as they are; without a store the model encodes them. Queries go through ``embeddings``.
+    """
     if not chunks:
         raise ValueError("No chunks to index: run the chunking stage first (notebook 01).")
-    probe = embeddings.embed_documents([PROBE_TEXT])[0]
-    name = collection or collection_name(chunks, probe)
+    model, dim = embeddings._client, embeddings.encode_kwargs.get("truncate_dim")
+    dim = dim or model.get_embedding_dimension()
+    name = collection or collection_name(chunks, model_fingerprint(model), dim)
     if client.collection_exists(name):
         if client.count(name).count == len(chunks):
             return QdrantVectorStore(client, name, embeddings, validate_collection_config=False)
         client.delete_collection(name)
-    client.create_collection(name, vectors_config=models.VectorParams(size=len(probe),
-                                                                      distance=models.Distance.COSINE))
-    store = QdrantVectorStore(client, name, embeddings, validate_collection_config=False)
-    with tqdm(total=len(chunks), desc=f"Indexing ({embeddings.model_name}, {len(probe)} dims)",
-              unit="chunk") as bar:
+    params = models.VectorParams(size=dim, distance=models.Distance.COSINE)
+    client.create_collection(name, vectors_config=params)
+    index = QdrantVectorStore(client, name, embeddings, validate_collection_config=False)
+    texts = [c.text for c in chunks]
+    vectors = store.documents(model, texts) if store else np.asarray(embeddings.embed_documents(texts))
+    with tqdm(total=len(chunks), desc=f"Indexing ({embeddings.model_name}, {dim} dims)", unit="chunk") as bar:
         for i in range(0, len(chunks), INDEX_BATCH):
             batch = chunks[i:i + INDEX_BATCH]
-            store.add_texts([c.text for c in batch], [payload(c) for c in batch],
-                            [point_id(c) for c in batch], batch_size=len(batch))
+            client.upsert(name, [models.PointStruct(id=point_id(c), vector=v[:dim].tolist(), payload={
+                index.content_payload_key: c.text, index.metadata_payload_key: payload(c)})
+                for c, v in zip(batch, vectors[i:i + INDEX_BATCH], strict=True)])
             bar.update(len(batch))
-    return store
+    return index
 
 
 def citation(doc: Document) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from helpers.core import config
+from helpers.core.embeddings import run_store
 from helpers.core.io import write_json
 from helpers.core.schema import Chunk
 from helpers.rag.chain import ModelEmbeddings, RagAnswer, RagSystem, build_index, qdrant_client
@@ -141,8 +142,9 @@ def load_systems(paths: config.RunPaths, chunks: Sequence[Chunk], base_model_id:
     answer_model = None if llm else fallback or load_embedding_model("fallback").model
     answerer = default_answerer(answer_model, llm)
     client = client or qdrant_client(paths.qdrant)
-    return {name: RagSystem(name, loaded, build_index(chunks, ModelEmbeddings(loaded.model, name), client),
-                            answerer)
+    store = run_store(paths.root)
+    return {name: RagSystem(name, loaded, build_index(chunks, ModelEmbeddings(loaded.model, name), client,
+                                                      store=store), answerer)
             for name, loaded in models.items()}
 
 

@@ -6,6 +6,7 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
+from helpers.core.embeddings import EmbeddingStore
 from helpers.core.schema import Chunk
 from helpers.rag.chain import ModelEmbeddings, RagSystem, build_index, qdrant_client
 from helpers.rag.queries import EvalQuestion
@@ -38,14 +39,15 @@ def calibrate_answerer(answerer, store, questions: Sequence[EvalQuestion], k: in
 
 
 def recall_by_dim(model, chunks: Sequence[Chunk], questions: Sequence[EvalQuestion], dims: Sequence[int],
-                  k: int = 5, client=None) -> list[dict]:
-    """Hit rate@k of ``model`` with its passages stored at each Matryoshka dimension of ``dims``."""
+                  k: int = 5, client=None, store: EmbeddingStore | None = None) -> list[dict]:
+    """Hit rate@k of ``model`` with its passages stored at each Matryoshka dimension of ``dims`` (their
+    vectors read from ``store``, the run's embedding store, when given: one encoding for all dims)."""
     client = client or qdrant_client()
     answerable = [q for q in questions if q.answerable]
     rows = []
     for dim in dims:
-        store = build_index(chunks, ModelEmbeddings(model, "model", truncate_dim=dim), client)
-        retrieved = store.as_retriever(search_kwargs={"k": k}).batch([q.question for q in answerable])
+        index = build_index(chunks, ModelEmbeddings(model, "model", truncate_dim=dim), client, store=store)
+        retrieved = index.as_retriever(search_kwargs={"k": k}).batch([q.question for q in answerable])
         hits = [bool(set(q.reference_ids) & {d.metadata["chunk_id"] for d in docs})
                 for q, docs in zip(answerable, retrieved, strict=True)]
         rows.append({"dim": dim, f"hit_rate@{k}": round(statistics.fmean(hits), 4) if hits else None,

@@ -29,16 +29,19 @@ def principal_rotation(embeddings: np.ndarray) -> np.ndarray:
     return vt
 
 
-def add_corpus_rotation(model, passages: Sequence[str], batch_size: int = 32, progress: bool = False):
+def add_corpus_rotation(model, passages: Sequence[str], batch_size: int = 32, progress: bool = False,
+                        embeddings: np.ndarray | None = None):
     """Insert the rotation fitted on ``passages`` into ``model`` (before its ``Normalize``, if any) and
-    return the Dense module; scores at the model's full dimension stay as they were."""
+    return the Dense module; scores at the model's full dimension stay as they were. ``embeddings``: the
+    passages' embeddings by ``model`` when already computed (the run's embedding store)."""
     import torch
     from sentence_transformers.models import Dense, Normalize
 
     if not passages:
         raise ValueError("No passages to fit the rotation on.")
-    embeddings = model.encode_document(list(passages), batch_size=batch_size, convert_to_numpy=True,
-                                       show_progress_bar=progress)
+    if embeddings is None:
+        embeddings = model.encode_document(list(passages), batch_size=batch_size, convert_to_numpy=True,
+                                           show_progress_bar=progress)
     rotation = principal_rotation(embeddings)
     dim = rotation.shape[0]
     dense = Dense(dim, dim, bias=False, activation_function=torch.nn.Identity())

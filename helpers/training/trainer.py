@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import random
 import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -24,6 +25,7 @@ from typing import Literal
 
 from helpers.core import config as kit_config
 from helpers.core import presets
+from helpers.core.embeddings import EmbeddingStore, StoredEncoder, run_store
 from helpers.core.io import read_json, read_jsonl, write_json
 from helpers.core.models import is_static, load_embedding_model
 from helpers.training.dims import matryoshka_dims
@@ -31,6 +33,9 @@ from helpers.training.plots import plot_training_curves
 from helpers.training.rotation import add_corpus_rotation
 
 PAIR_COLUMNS = ("anchor", "positive")
+# Validation may cost at most this share of training, counted in texts encoded: an evaluation encodes its
+# passages and questions once, a training step encodes each pair's two texts forward and backward (~3x).
+VALIDATION_BUDGET = 0.5
 CHECKPOINTS_DIRNAME = "checkpoints"
 FINGERPRINT_FILE = "fingerprint.json"
 CURVES_FILENAME = "training_curves.png"
@@ -59,8 +64,9 @@ class TrainConfig:
     use_query_prompt: bool = True
     eval_steps: int | None = None  # None: about `evals_per_run` evaluations spread over the run
     save_steps: int | None = None  # None: same as eval_steps (the best checkpoint must be a saved one)
-    evals_per_run: int = 4  # 0: no validation during training (speed benchmarks)
+    evals_per_run: int = 4  # at most; fewer when validation would cost more than VALIDATION_BUDGET (0: none)
     eval_on_start: bool = True  # the curves then start at the base model's score
+    validation_distractors: int = 64  # chunks besides the validation passages that validation searches
     logging_steps: int | None = None  # None: about 20 points on the loss curve
     save_total_limit: int = 2
     max_steps: int = -1  # > 0 overrides epochs (smoke tests)
@@ -82,7 +88,8 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"Unknown TrainConfig field(s): {', '.join(sorted(unknown))}.")
         sizes = {"batch_size": profile.batch_size, "epochs": profile.epochs,
-                 "max_seq_length": profile.max_seq_length}
+                 "max_seq_length": profile.max_seq_length,
+                 "validation_distractors": profile.validation_distractors}
         if preset is not None:
             preset = presets.resolve(preset) if isinstance(preset, str) else preset
             sizes |= preset.train_settings(hardware or presets.hardware_class())
@@ -132,11 +139,12 @@ class TrainResult:
     resumed_from: str | None = None
     cached: bool = False
     config: dict = field(default_factory=dict)
+    validation: dict = field(default_factory=dict)  # the corpus validation searched and how often
 
     def summary(self) -> dict:
         keys = ["base_model", "is_fallback", "n_train", "n_validation", "steps", "epochs", "dims",
                 "loss_start", "loss_end", "best_metric_name", "best_metric", "train_seconds",
-                "validation_seconds", "pairs_per_second", "resumed_from", "cached"]
+                "validation_seconds", "pairs_per_second", "validation", "resumed_from", "cached"]
         return {"output_dir": str(self.output_dir), **{k: getattr(self, k) for k in keys}}
 
 
@@ -168,6 +176,15 @@ def retrieval_corpus(pairs, chunks_path: Path | None = None) -> dict[str, str]:
         return {row["id"]: row["text"] for row in read_jsonl(chunks_path)}
     return {cid: text for split in pairs.values()
             for cid, text in zip(split["chunk_id"], split["positive"], strict=True)}
+
+
+def validation_corpus(validation, corpus: dict[str, str], distractors: int, seed: int = 42) -> dict[str, str]:
+    """The validation questions' own chunks plus ``distractors`` other chunks drawn with ``seed``: the same
+    set at every evaluation, a size that does not grow with the corpus (the evaluation stage searches all)."""
+    own = [cid for cid in dict.fromkeys(validation["chunk_id"]) if cid in corpus]
+    others = sorted(set(corpus) - set(own))
+    drawn = random.Random(seed).sample(others, min(max(0, distractors), len(others)))
+    return {cid: corpus[cid] for cid in [*own, *sorted(drawn)]}
 
 
 def build_evaluator(validation, corpus: dict[str, str], dims: list[int], batch_size: int = 32):
@@ -222,15 +239,26 @@ def hardware_args(precision: str = "auto", world_size: int = 1) -> dict:
     return args
 
 
-def schedule(cfg: TrainConfig, n_train: int, world_size: int = 1) -> dict:
-    """Step counts: evaluations spread over the run, checkpoints on evaluation steps, ~20 loss points."""
+def schedule(cfg: TrainConfig, n_train: int, world_size: int = 1, eval_texts: int = 0) -> dict:
+    """Step counts: evaluations spread over the run, checkpoints on evaluation steps, ~20 loss points.
+
+    ``eval_texts`` (passages + questions one evaluation encodes) caps the evaluations, the one on start
+    included, so that validation encodes at most ``VALIDATION_BUDGET`` times what training does; at least
+    one evaluation, at the end. ``cfg.eval_steps`` set by hand is kept as it is."""
     steps_per_epoch = math.ceil(n_train / (cfg.batch_size * world_size))
     total = cfg.max_steps if cfg.max_steps > 0 else steps_per_epoch * cfg.epochs
-    eval_steps = cfg.eval_steps or max(1, math.ceil(total / max(1, cfg.evals_per_run)))
+    evals, on_start = max(1, cfg.evals_per_run), cfg.eval_on_start
+    if eval_texts and not cfg.eval_steps:
+        train_texts = 3 * 2 * min(n_train * max(1, cfg.epochs), total * cfg.batch_size * world_size)
+        allowed = max(1, int(VALIDATION_BUDGET * train_texts // eval_texts))
+        on_start = on_start and allowed >= 2
+        evals = max(1, min(evals, allowed - on_start))
+    eval_steps = cfg.eval_steps or max(1, math.ceil(total / evals))
     save_steps = cfg.save_steps or eval_steps
     if save_steps % eval_steps:
         raise ValueError(f"save_steps ({save_steps}) must be a multiple of eval_steps ({eval_steps}).")
     return {"total_steps": total, "eval_steps": eval_steps, "save_steps": save_steps,
+            "eval_on_start": on_start, "evaluations": math.ceil(total / eval_steps) + on_start,
             "logging_steps": cfg.logging_steps or max(1, total // 20)}
 
 
@@ -254,7 +282,7 @@ def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, steps: dict, *, q
         prompts={"anchor": query_prompt} if query_prompt else None,
         eval_strategy="steps" if has_evaluator else "no",
         eval_steps=steps["eval_steps"],
-        eval_on_start=cfg.eval_on_start and has_evaluator,
+        eval_on_start=steps.get("eval_on_start", cfg.eval_on_start) and has_evaluator,
         save_strategy="steps",
         save_steps=steps["save_steps"],
         save_total_limit=cfg.save_total_limit,
@@ -382,17 +410,21 @@ def finetune(
         print(f"Already trained with these pairs and settings: {output_dir} (resume=False retrains).")
         return cached
 
+    store = run_store(pairs_dir.parent)
+    passages = list(corpus.values())
+    if cfg.hard_negatives > 0:  # mined with the base: the rotation below leaves every cosine as it is
+        pairs["train"] = with_hard_negatives(pairs["train"], model, passages, cfg.hard_negatives, store)
     if cfg.corpus_rotation:
-        rotate_to_corpus(model, list(corpus.values()), cfg.batch_size)
-    if cfg.hard_negatives > 0:
-        pairs["train"] = with_hard_negatives(pairs["train"], model, list(corpus.values()), cfg.hard_negatives)
-    trainer = _build_trainer(model, loaded, cfg, dims, pairs, corpus, checkpoint_dir, progress, callbacks)
+        rotate_to_corpus(model, passages, cfg.batch_size, store)
+    trainer, validation = _build_trainer(model, loaded, cfg, dims, pairs, corpus, checkpoint_dir, progress,
+                                         callbacks)
     with trainer.args.main_process_first(desc="checkpoints"):  # rank 0 clears stale ones before others look
         resume_from = prepare_checkpoints(checkpoint_dir, fingerprint, resume)
     if resume_from:
         print(f"Resuming from {resume_from}")
     output = _train(trainer, cfg, resume_from)
     result = _result(trainer, output, loaded, cfg, dims, pairs, output_dir, resume_from)
+    result.validation = validation
     if trainer.is_world_process_zero():
         save_model(model, output_dir, cfg, result, fingerprint, trainer.state.log_history, loaded)
         plot_training_curves(trainer.state.log_history, curves_path(output_dir))
@@ -428,11 +460,14 @@ def _build_trainer(model, loaded, cfg, dims, pairs, corpus, checkpoint_dir, prog
     query_prompt = model.prompts.get("query", "") if cfg.use_query_prompt else ""
     validation = pairs["validation"] if "validation" in pairs and len(pairs["validation"]) else None
     evaluate = validation is not None and cfg.evals_per_run > 0
-    evaluator = build_evaluator(validation, corpus, dims, cfg.batch_size) if evaluate else None
+    searched = validation_corpus(validation, corpus, cfg.validation_distractors, cfg.seed) if evaluate else {}
+    evaluator = build_evaluator(validation, searched, dims, cfg.batch_size) if evaluate else None
     metric = cfg.metric_for_best_model or best_metric_name(model, dims)
     metric = (metric if metric.startswith("eval_") else f"eval_{metric}") if evaluator else None
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    steps = schedule(cfg, len(pairs["train"]), world_size)
+    eval_texts = len(searched) + len(validation) if evaluator else 0
+    steps = schedule(cfg, len(pairs["train"]), world_size, eval_texts)
+    validation_info = describe_validation(validation, searched, corpus, cfg.seed, steps) if evaluator else {}
     args = training_arguments(cfg, checkpoint_dir, steps, query_prompt=query_prompt, metric=metric,
                               progress=progress, world_size=world_size)
     _describe_model_card(model, loaded, pairs)
@@ -443,7 +478,19 @@ def _build_trainer(model, loaded, cfg, dims, pairs, corpus, checkpoint_dir, prog
         loss=build_loss(model, cfg, dims),
         evaluator=evaluator,
         callbacks=[nan_callback(), *(callbacks or [])],
-    )
+    ), validation_info
+
+
+def describe_validation(validation, searched: dict[str, str], corpus: dict[str, str], seed: int,
+                        steps: dict) -> dict:
+    """What validation searches and how often (printed, and kept in the result the report reads)."""
+    own = len(set(validation["chunk_id"]) & set(searched))
+    info = {"questions": len(validation), "chunks": len(searched), "distractors": len(searched) - own,
+            "corpus_chunks": len(corpus), "seed": seed, "evaluations": steps["evaluations"]}
+    print(f"Validation: {info['questions']} questions against {info['chunks']} chunks (their own and "
+          f"{info['distractors']} others drawn with seed {seed}, the same at every evaluation), "
+          f"{info['evaluations']} evaluations; the evaluation stage searches all {len(corpus)} chunks")
+    return info
 
 
 def _describe_model_card(model, loaded, pairs) -> None:
@@ -525,15 +572,17 @@ def _push(model, repo_id: str) -> None:
 
 def add_hard_negatives(dataset, model, corpus: list[str] | None = None, num_negatives: int = 1,
                        relative_margin: float = 0.05, range_min: int = 0, range_max: int = 50,
-                       batch_size: int = 32):
+                       batch_size: int = 32, store: EmbeddingStore | None = None):
     """Add ``negative_1..n`` columns: chunks the model ranks high for the question but not its own.
 
     ``relative_margin`` drops candidates scoring within 5% of the positive (likely unlabelled positives,
     the NV-Retriever recipe); ``range_min`` skips the very top candidates as well. Only rows for which
-    ``num_negatives`` negatives were found are kept.
+    ``num_negatives`` negatives were found are kept. With ``store`` (the run's embedding store), the
+    questions and chunks are encoded there at most once.
     """
     from sentence_transformers.util import mine_hard_negatives
 
+    model = StoredEncoder(model, store, batch_size) if store else model
     mined = mine_hard_negatives(
         training_columns(dataset), model, anchor_column_name="anchor", positive_column_name="positive",
         corpus=corpus, num_negatives=num_negatives, relative_margin=relative_margin, range_min=range_min,
@@ -545,16 +594,20 @@ def add_hard_negatives(dataset, model, corpus: list[str] | None = None, num_nega
     return mined
 
 
-def rotate_to_corpus(model, passages: list[str], batch_size: int = 32) -> None:
-    """Start from the model rotated onto the passages' principal directions (helpers.training.rotation)."""
-    add_corpus_rotation(model, passages, batch_size)
+def rotate_to_corpus(model, passages: list[str], batch_size: int = 32, store: EmbeddingStore | None = None
+                     ) -> None:
+    """Start from the model rotated onto the passages' principal directions (helpers.training.rotation),
+    fitted on the passages' vectors in ``store`` when given (encoded there at most once)."""
+    embeddings = store.documents(model, passages, batch_size) if store else None
+    add_corpus_rotation(model, passages, batch_size, embeddings=embeddings)
     print(f"Corpus rotation: embeddings rotated onto the principal directions of {len(passages)} passages "
           "(full-dimension scores unchanged, truncated ones better before any training)")
 
 
-def with_hard_negatives(train, model, corpus: list[str], num_negatives: int):
+def with_hard_negatives(train, model, corpus: list[str], num_negatives: int,
+                        store: EmbeddingStore | None = None):
     """``train`` with mined negatives; the plain pairs when mining found negatives for no question."""
-    mined = add_hard_negatives(train, model, corpus, num_negatives)
+    mined = add_hard_negatives(train, model, corpus, num_negatives, store=store)
     print(f"Hard negatives: {num_negatives} per question for {len(mined)} of {len(train)} questions"
           + ("" if len(mined) else "; training on the plain pairs instead"))
     return mined if len(mined) else train

@@ -13,6 +13,8 @@ from sentence_transformers.sentence_transformer.evaluation import (
     SequentialEvaluator,
 )
 
+from helpers.core.embeddings import EmbeddingStore, StoredEncoder
+
 
 class CorpusCache:
     """Full-dimension corpus embeddings of the model being evaluated, kept for one evaluation round."""
@@ -74,13 +76,15 @@ def matryoshka_evaluator(queries: dict[str, str], corpus: dict[str, str], releva
 
 
 def rank_of_relevant(model, questions: list[str], relevant_ids: list[str], corpus: dict[str, str],
-                     k: int = 10) -> list[int | None]:
-    """1-based rank of each question's relevant chunk in ``model``'s top ``k`` (None: not in the top k)."""
+                     k: int = 10, store: EmbeddingStore | None = None) -> list[int | None]:
+    """1-based rank of each question's relevant chunk in ``model``'s top ``k`` (None: not in the top k);
+    with ``store`` (the run's embedding store) the chunks and questions are encoded there at most once."""
     from sentence_transformers.util import semantic_search
 
     ids = list(corpus)
-    queries = model.encode_query(questions, convert_to_tensor=True)
-    documents = model.encode_document(list(corpus.values()), convert_to_tensor=True)
+    encoder = StoredEncoder(model, store) if store else model
+    queries = encoder.encode_query(questions, convert_to_tensor=True)
+    documents = encoder.encode_document(list(corpus.values()), convert_to_tensor=True)
     hits = semantic_search(queries, documents, top_k=k)
     return [next((rank for rank, hit in enumerate(row, 1) if ids[hit["corpus_id"]] == cid), None)
             for row, cid in zip(hits, relevant_ids, strict=True)]

@@ -263,18 +263,20 @@ def test_worsened_queries_list_the_drops_with_what_each_model_retrieved(data):
     assert all(set(d) == {"id", "relevant", "text"} for d in worse[0]["retrieved_base"])
 
 
-def test_the_rotated_base_is_a_separate_row_that_equals_the_base_at_full_dimension(data):
+def test_the_rotated_base_is_a_separate_row_that_equals_the_base_at_full_dimension(data, tmp_path):
+    from helpers.core.embeddings import EmbeddingStore
     from helpers.evaluation.stage import run_systems
     from helpers.evaluation.systems import BASE, BASE_ROTATED
 
-    systems, runs = run_systems({BASE: "fallback"}, {"q": data}, rotated_base=True)
+    store = EmbeddingStore(tmp_path)
+    systems, runs = run_systems({BASE: "fallback"}, {"q": data}, store, rotated_base=True)
 
     base, rotated = runs["q"][BASE], runs["q"][BASE_ROTATED]
     assert list(rotated.per_query) == ["384", "256", "128", "64"]
     assert np.allclose(base.per_query["384"]["ndcg@10"], rotated.per_query["384"]["ndcg@10"])
     assert (base.top == rotated.top).all()
     assert "no training" in systems[BASE_ROTATED]["note"] and "note" not in systems[BASE]
-    assert BASE_ROTATED not in run_systems({BASE: "fallback"}, {"q": data})[1]["q"]
+    assert BASE_ROTATED not in run_systems({BASE: "fallback"}, {"q": data}, store)[1]["q"]
 
 
 def test_verdict_by_dim_groups_the_dimensions_by_outcome():

@@ -125,12 +125,12 @@ def test_index_folder_persists_and_reloads_without_reembedding(tmp_path, embeddi
     client = qdrant_client(tmp_path / "qdrant")
     first = build_index(CHUNKS, embeddings, client)
     client.close()
-    assert sum(embedded) == len(CHUNKS) + 1  # the chunks and the fingerprint probe
+    assert sum(embedded) == len(CHUNKS)
 
     embedded.clear()
     client = qdrant_client(tmp_path / "qdrant")
     again = build_index(CHUNKS, embeddings, client)
-    assert embedded == [1]  # only the probe: nothing re-embedded
+    assert embedded == []  # nothing re-embedded
     assert again.collection_name == first.collection_name
     hits = again.similarity_search("remote work days", k=1)
     assert hits[0].metadata["chunk_id"] == CHUNKS[2].id
@@ -138,6 +138,35 @@ def test_index_folder_persists_and_reloads_without_reembedding(tmp_path, embeddi
     fewer = build_index(CHUNKS[:3], embeddings, client)  # other chunks: another collection
     assert fewer.collection_name != first.collection_name
     client.close()
+
+
+def test_index_uploads_the_stored_vectors(tmp_path, embeddings, monkeypatch):
+    from helpers.core.embeddings import EmbeddingStore
+
+    store = EmbeddingStore(tmp_path / "embeddings")
+    store.documents(embeddings._client, [c.text for c in CHUNKS])
+    embedded: list[int] = []
+    original = ModelEmbeddings.embed_documents
+    monkeypatch.setattr(ModelEmbeddings, "embed_documents",
+                        lambda self, texts: embedded.append(len(texts)) or original(self, texts))
+    index = build_index(CHUNKS, embeddings, qdrant_client(), store=store)
+    assert embedded == []  # read from the store, not encoded through LangChain
+    assert index.similarity_search("remote work days", k=1)[0].metadata["chunk_id"] == CHUNKS[2].id
+    truncated = build_index(CHUNKS, ModelEmbeddings(embeddings._client, truncate_dim=64), qdrant_client(),
+                            store=store)
+    assert truncated.similarity_search("safety goggles", k=1)[0].metadata["chunk_id"] == CHUNKS[4].id
+
+
+def test_recall_by_dim_indexes_every_dimension_from_one_stored_encoding(tmp_path, fallback_model):
+    from helpers.core.embeddings import EmbeddingStore
+    from helpers.rag.queries import EvalQuestion
+    from helpers.rag.views import recall_by_dim
+
+    store = EmbeddingStore(tmp_path)
+    questions = [EvalQuestion("q1", "How long must a password be?", [PASSWORD.id])]
+    rows = recall_by_dim(fallback_model, CHUNKS, questions, [384, 64], k=2, store=store)
+    assert [(r["dim"], r["hit_rate@2"]) for r in rows] == [(384, 1.0), (64, 1.0)]
+    assert [(r["kind"], r["stored"], r["encoded"]) for r in store.counts()] == [("document", 5, 5)]
 
 
 def test_truncated_index_stores_fewer_dimensions(fallback_model):

@@ -1,0 +1,167 @@
+"""How the main job's cost grows with the corpus: per-stage seconds, peak memory and encodings per model.
+
+    python benchmarks/bench_scaling.py [--corpora sample pg250 pg1000] [--profile smoke] [--runs-dir DIR]
+                                       [--reuse] [--plot docs/images/scaling.png]
+
+Each corpus gets one ``python -m helpers run --pdfs <corpus> --profile smoke`` in its own process (peak
+memory is that process' maximum resident set size). Per-stage seconds come from the stage records
+(``runs/<run>/stages/*.json``), encodings per model from the run's embedding store
+(``runs/<run>/embeddings``: texts encoded into each model's file against the texts it holds, 1.00 when
+no chunk was encoded twice). The log-log plot of seconds against pages carries the fitted slope per stage
+(1: linear growth). ``--reuse`` reads runs already in ``--runs-dir`` instead of running them again (a run
+made by another version of the kit, e.g. main's, is read the same way). Timings are printed, never
+asserted; the load average before and after each run is printed beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = Path(os.environ.get("KIT_BENCH_DIR", "/work/main/data/downloads/bench"))
+CORPORA = {"sample": REPO / "data" / "sample", "pg250": BENCH / "pg15-manual-250",
+           "pg1000": BENCH / "pg15-manual-1000"}
+STAGES = ["chunk", "questions", "train", "evaluate", "rag"]
+
+
+def pages(folder: Path) -> int:
+    """Pages of every PDF in ``folder`` (poppler's ``pdfinfo``)."""
+    total = 0
+    for pdf in sorted(folder.glob("*.pdf")):
+        info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+        total += int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
+    return total
+
+
+def run_job(corpus: Path, runs_dir: Path, run: str, profile: str) -> dict:
+    """One main job in its own process: wall seconds and peak RSS (MB); its log goes beside the run."""
+    command = [sys.executable, "-m", "helpers", "run", "--pdfs", str(corpus), "--profile", profile,
+               "--runs-dir", str(runs_dir), "--run", run]
+    shutil.rmtree(runs_dir / run, ignore_errors=True)  # a fresh run: no stage records, no stored vectors
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    with open(runs_dir / f"{run}.log", "w") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                                env=os.environ | {"TQDM_DISABLE": "1", "MPLBACKEND": "Agg"})
+        _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{run} failed: see {runs_dir / f'{run}.log'}")
+    job = {"wall_s": time.perf_counter() - started, "peak_mb": usage.ru_maxrss / 1024,
+           "load": f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}"}
+    (runs_dir / f"{run}.job.json").write_text(json.dumps(job))
+    return job
+
+
+def measured(run_dir: Path) -> dict:
+    """Per-stage seconds, validation seconds and encodings per model file of a finished run."""
+    def record(stage: str) -> dict:
+        return json.loads((run_dir / "stages" / f"{stage}.json").read_text())
+
+    seconds = {stage: record(stage)["seconds"] for stage in STAGES}
+    train = record("train")["summary"]
+    chunks = sum(1 for _ in (run_dir / "chunks.jsonl").open())
+    store = run_dir / "embeddings"
+    encodings = []
+    if store.is_dir():
+        from helpers.core.embeddings import EmbeddingStore
+
+        encodings = [row for row in EmbeddingStore(store).counts() if row["kind"] == "document"]
+    job_file = run_dir.parent / f"{run_dir.name}.job.json"
+    return {"seconds": seconds, "validation_s": train.get("validation_seconds"), "chunks": chunks,
+            "validation": train.get("validation", {}), "encodings": encodings,
+            "job": json.loads(job_file.read_text()) if job_file.is_file() else {}}
+
+
+def slopes(results: dict[str, dict]) -> dict[str, float]:
+    """Fitted exponent of seconds ~ pages^slope per stage (needs two corpus sizes or more)."""
+    import numpy as np
+
+    x = np.log([r["pages"] for r in results.values()])
+    out = {}
+    for stage in [*STAGES, "total"]:
+        y = np.log([max(_stage_s(r, stage), 0.1) for r in results.values()])
+        out[stage] = float(np.polyfit(x, y, 1)[0]) if len(set(x)) > 1 else float("nan")
+    return out
+
+
+def plot(results: dict[str, dict], fitted: dict[str, float], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    x = [r["pages"] for r in results.values()]
+    for stage in [*STAGES, "total"]:
+        ax.loglog(x, [max(_stage_s(r, stage), 0.1) for r in results.values()], "o-",
+                  label=f"{stage} (slope {fitted[stage]:.2f})", lw=2.5 if stage == "total" else 1.2)
+    ax.set_xlabel("pages (log)")
+    ax.set_ylabel("seconds (log)")
+    ax.set_title("Main job (smoke, 2 CPU cores): seconds per stage against corpus pages")
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _stage_s(result: dict, stage: str) -> float:
+    return sum(result["seconds"].values()) if stage == "total" else result["seconds"][stage]
+
+
+def report(results: dict[str, dict], fitted: dict[str, float]) -> None:
+    names = list(results)
+    print("\n" + f"{'':<22}" + "".join(f"{n:>12}" for n in names) + f"{'slope':>9}")
+    print(f"{'pages':<22}" + "".join(f"{results[n]['pages']:>12}" for n in names))
+    print(f"{'chunks':<22}" + "".join(f"{results[n]['chunks']:>12}" for n in names))
+    for stage in [*STAGES, "total"]:
+        print(f"{stage + ' s':<22}" + "".join(f"{_stage_s(results[n], stage):>12.1f}" for n in names)
+              + f"{fitted[stage]:>9.2f}")
+    def row(label: str, cell) -> None:
+        print(f"{label:<22}" + "".join(cell(results[n]) for n in names))
+
+    row("  of train: validation", lambda r: f"{r['validation_s'] or 0:>12.1f}")
+    row("peak MB", lambda r: f"{r['job'].get('peak_mb', float('nan')):>12.0f}")
+    row("load before -> after", lambda r: f"{r['job'].get('load', '?'):>12}")
+    for n in names:
+        rows = results[n]["encodings"]
+        per_model = ", ".join(f"{r['model'][:8]}: {r['encoded'] / max(r['stored'], 1):.2f} "
+                              f"({r['encoded']} of {r['stored']})" for r in rows) or "no store (older kit)"
+        print(f"{n}: encodings per stored passage, per model: {per_model}; validation: "
+              f"{json.dumps(results[n]['validation'])}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpora", nargs="+", default=list(CORPORA), choices=list(CORPORA))
+    parser.add_argument("--profile", default="smoke")
+    parser.add_argument("--runs-dir", type=Path, default=None, help="keep the runs here (default: temporary)")
+    parser.add_argument("--reuse", action="store_true", help="read the runs in --runs-dir, run nothing")
+    parser.add_argument("--plot", type=Path, default=REPO / "docs" / "images" / "scaling.png")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runs_dir = args.runs_dir or Path(tmp)
+        results = {}
+        for name in args.corpora:
+            if not args.reuse:
+                run_job(CORPORA[name], runs_dir, name, args.profile)
+            results[name] = measured(runs_dir / name) | {"pages": pages(CORPORA[name])}
+            print(f"{name}: {sum(results[name]['seconds'].values()):.0f} s", flush=True)
+        fitted = slopes(results)
+        report(results, fitted)
+        if len(results) > 1:
+            plot(results, fitted, args.plot)
+            print(f"plot: {args.plot}")
+
+
+if __name__ == "__main__":
+    main()
