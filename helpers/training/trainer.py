@@ -609,7 +609,7 @@ def main(argv: list[str] | None = None) -> None:
         result = finetune(args.pairs, args.output, model_id=args.model, config=cfg, resume=not args.no_resume,
                           checkpoint_dir=args.checkpoints, push_to_hub=bool(args.push_to_hub),
                           hub_model_id=args.push_to_hub)
-    except (TrainingError, FileNotFoundError, ValueError) as exc:
+    except (TrainingError, DiskFullError, FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(result.summary(), indent=2))
