@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import time
 from pathlib import Path
 
-from helpers.core import config, presets
+from helpers.core import config, llm, presets
+from helpers.core.diskspace import MIN_FREE_BYTES, DiskFullError, is_disk_full
 from helpers.core.llm import LLMError
+from helpers.pipeline.preflight import (
+    check_model_name,
+    check_pdfs,
+    check_run_name,
+    check_writable,
+    offline_fallback_warning,
+)
+from helpers.pipeline.runlock import RunLockedError
 from helpers.training.trainer import TrainingError
 
 # Errors a user can act on: one clear line, exit code 2, no stack trace.
-USER_ERRORS = (ValueError, FileNotFoundError, LLMError, TrainingError, OSError)
+USER_ERRORS = (ValueError, FileNotFoundError, LLMError, TrainingError, DiskFullError, RunLockedError, OSError)
 
 DESCRIPTION = """Fine-tune an embedding model on your own PDFs, headless.
 
@@ -54,6 +62,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--generator", choices=["auto", "llm", "offline"], default="auto",
                    help="question generator: the LLM when configured (auto), or force one")
     p.add_argument("--force", action="store_true", help="rerun stages even when nothing changed")
+    p.add_argument("--llm-timeout", type=float, default=None, metavar="SECONDS",
+                   help=f"seconds per LLM request attempt (default: ${llm.TIMEOUT_ENV} or "
+                        f"{llm.DEFAULT_TIMEOUT_S:g})")
+    p.add_argument("--llm-attempts", type=int, default=None, metavar="N",
+                   help=f"attempts per LLM request, retries included (default: ${llm.ATTEMPTS_ENV} or "
+                        f"{llm.DEFAULT_MAX_ATTEMPTS})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,36 +81,78 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nInterrupted: finished stages are kept; run the same command again to continue.")
         return 130
-    except USER_ERRORS as exc:
+    except Exception as exc:
+        if not isinstance(exc, USER_ERRORS) and not is_disk_full(exc):
+            raise
         print(f"\nError: {_one_line(exc)}")
         print("Finished stages are kept; fix this and run the same command again.")
         return 2
 
 
 def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return f"the disk is full ({exc.filename or 'runs folder'}): free space or set KIT_RUNS_DIR elsewhere"
+    if is_disk_full(exc) and not isinstance(exc, DiskFullError):  # e.g. while writing the report
+        exc = DiskFullError(getattr(exc, "filename", None) or config.RUNS_DIR, MIN_FREE_BYTES, "the report")
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _set_llm_limits(args: argparse.Namespace) -> None:
+    """--llm-timeout / --llm-attempts reach the stages through the environment, as the profile does."""
+    limits = (("--llm-timeout", args.llm_timeout, llm.TIMEOUT_ENV),
+              ("--llm-attempts", args.llm_attempts, llm.ATTEMPTS_ENV))
+    for flag, value, name in limits:
+        if value is not None:
+            if value <= 0:
+                raise ValueError(f"{flag} must be positive, got {value}.")
+            os.environ[name] = str(value)
+    llm.llm_settings()  # a malformed value in the environment fails here, before any model loads
+
+
+def preflight(args: argparse.Namespace) -> None:
+    """Paths and names, checked before anything slow starts."""
+    if args.command in ("run", "chunk"):
+        check_pdfs(args.pdfs)
+    check_run_name(args.run)
+    check_writable(args.runs_dir)
+    check_model_name(args.model)
+
+
+def _train_summary(summaries: dict[str, dict], settings) -> dict:
+    """This run's train summary, or the one recorded by an earlier run of the stage."""
+    from helpers.core.io import read_json
+    from helpers.pipeline.runner import stage_record
+
+    if "train" in summaries:
+        return summaries["train"]
+    record = stage_record(settings.paths, "train")
+    return read_json(record)["summary"] if record.is_file() else {}
 
 
 def _run(args: argparse.Namespace) -> int:
     from helpers.core.io import read_json
     from helpers.pipeline.run_report import evaluation_verdicts, write_run_report
+    from helpers.pipeline.runlock import run_lock
     from helpers.pipeline.runner import RunSettings, run_all
     from helpers.pipeline.stages import STAGES
 
     if args.profile:  # stage modules read the profile from the environment too
         os.environ[config.PROFILE_ENV] = args.profile
+    _set_llm_limits(args)
+    preflight(args)
     settings = RunSettings(pdf_dir=args.pdfs, model_id=args.model, profile=config.get_profile(args.profile),
                            run=args.run, runs_dir=args.runs_dir, generator=args.generator, force=args.force)
     stages = STAGES if args.command == "run" else [s for s in STAGES if s.name == args.command]
     print(f"Run {settings.paths.root} | profile {settings.profile.name} | PDFs {settings.pdf_dir}")
     started = time.perf_counter()
-    summaries = run_all(stages, settings)
-    report_md, report_html = write_run_report(settings.paths)
+    with run_lock(settings.paths.root):
+        summaries = run_all(stages, settings)
+        report_md, report_html = write_run_report(settings.paths)
     print(f"\nFinished in {time.perf_counter() - started:.0f} s:")
+    if warning := offline_fallback_warning(args.model, _train_summary(summaries, settings)):
+        print(f"\n{warning}\n")
     for name, summary in summaries.items():
         state = "skipped (unchanged)" if summary.get("skipped") else f"{summary.get('seconds', 0):.1f} s"
+        if summary.get("pending"):
+            state += f"; incomplete: {summary['pending']}"
         print(f"  {name:<10} {state}")
     if settings.paths.eval.is_file():
         for line in evaluation_verdicts(read_json(settings.paths.eval)):

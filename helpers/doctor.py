@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import platform
-import shutil
 import sys
 from dataclasses import dataclass
 
 from helpers.core import config
+from helpers.core.diskspace import free_bytes
+from helpers.pipeline.preflight import check_writable
 
 MIN_FREE_DISK_GB = 2.0
 REQUIRED_PACKAGES = ("torch", "sentence-transformers", "transformers", "datasets", "accelerate", "pymupdf",
@@ -105,9 +106,18 @@ def lock_check() -> Check:
                  fix=FIX_LOCK)
 
 
+def runs_dir_check() -> Check:
+    """The runs folder exists (or can be made) and takes a file."""
+    try:
+        check_writable(config.RUNS_DIR)
+    except PermissionError as exc:
+        return Check("runs folder writable", False, str(exc).split(": give")[0],
+                     fix=f"set {config.RUNS_ENV} (or --runs-dir) to a folder you can write to")
+    return Check("runs folder writable", True, str(config.RUNS_DIR))
+
+
 def disk_check() -> Check:
-    config.RUNS_DIR.mkdir(parents=True, exist_ok=True)
-    free_gb = shutil.disk_usage(config.RUNS_DIR).free / 1e9
+    free_gb = free_bytes(config.RUNS_DIR) / 1e9
     return Check("free disk", free_gb >= MIN_FREE_DISK_GB, f"{free_gb:.1f} GB at {config.RUNS_DIR}",
                  fix=f"free at least {MIN_FREE_DISK_GB} GB or set KIT_RUNS_DIR to a larger disk")
 
@@ -125,7 +135,7 @@ def run_checks() -> list[Check]:
     if all(c.ok for c in checks):
         checks += [device_check(), fallback_check(), hub_check(), llm_check()]
     checks += [*(package_check(p, extra) for p, extra in OPTIONAL_PACKAGES.items()), lock_check(),
-               disk_check(), profile_check()]
+               runs_dir_check(), disk_check(), profile_check()]
     return checks
 
 

@@ -204,6 +204,13 @@ def raw_page_texts(path: Path) -> tuple[list[str], str]:
 
     Raises ``ValueError`` with a one-line reason when the file cannot be read as a PDF with text.
     """
+    texts, title, _ = read_pdf(path)
+    return texts, title
+
+
+def read_pdf(path: Path) -> tuple[list[str], str, list[int]]:
+    """``raw_page_texts`` and the page numbers the file declares but whose content could not be read (a
+    truncated or damaged file that MuPDF repaired)."""
     import pymupdf
 
     _check_pdf_header(path)
@@ -221,7 +228,51 @@ def raw_page_texts(path: Path) -> tuple[list[str], str]:
         if not any(t.strip() for t in texts):
             raise ValueError("corrupt or truncated PDF (repaired, but no text could be read)"
                              if doc.is_repaired else NO_TEXT_LAYER)
-        return texts, _metadata_title(doc)
+        return texts, _metadata_title(doc), lost_pages(doc)
+
+
+def lost_pages(doc) -> list[int]:
+    """Pages (1-based) of a repaired document whose content stream is missing or cannot be decoded, and
+    pages the page tree declares (``/Count``) beyond those MuPDF found."""
+    if not doc.is_repaired:
+        return []
+    lost = []
+    for number, page in enumerate(doc, start=1):
+        try:
+            contents = page.get_contents()
+            readable = all(doc.xref_is_stream(x) and doc.xref_stream(x) is not None for x in contents)
+        except (RuntimeError, ValueError):
+            readable = False
+        if not readable:
+            lost.append(number)
+    return lost + list(range(doc.page_count + 1, declared_pages(doc) + 1))
+
+
+def declared_pages(doc) -> int:
+    """The page count the document's page tree declares (its found pages when the tree is unreadable)."""
+    try:
+        kind, ref = doc.xref_get_key(doc.pdf_catalog(), "Pages")
+        kind_count, count = doc.xref_get_key(int(ref.split()[0]), "Count") if kind == "xref" else ("", "")
+        return int(count) if kind_count == "int" else doc.page_count
+    except (RuntimeError, ValueError):
+        return doc.page_count
+
+
+def short_read(lost: list[int], declared: int) -> str:
+    """The problem line for a partly read file."""
+    return (f"truncated or damaged: {declared - len(lost)} of {declared} declared pages read (pages "
+            f"{_ranges(lost)} lost); the pages read are kept")
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[6, 7, 8, 10] -> '6-8, 10'."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans)
 
 
 def _check_pdf_header(path: Path) -> None:
@@ -255,15 +306,22 @@ def document_title(metadata_title: str, first_page: str, stem: str) -> str:
 
 def load_pdf(path: Path, source: str, options: CleanOptions = CleanOptions()) -> list[Page]:
     """Cleaned, non-empty pages of one PDF; raises ``ValueError`` with a one-line reason."""
-    texts, title = raw_page_texts(path)
+    return load_pdf_checked(path, source, options)[0]
+
+
+def load_pdf_checked(path: Path, source: str, options: CleanOptions = CleanOptions()
+                     ) -> tuple[list[Page], str | None]:
+    """``load_pdf`` and the problem of a file read only in part (None when every declared page was read)."""
+    texts, title, lost = read_pdf(path)
     cleaned = clean_document(texts, options)
-    pages = [Page(text=t, source=source, page=i) for i, t in enumerate(cleaned, start=1) if t.strip()]
+    pages = [Page(text=t, source=source, page=i) for i, t in enumerate(cleaned, start=1)
+             if t.strip() and i not in lost]
     if not pages:
         raise ValueError("no text left after cleaning")
     title = document_title(title, pages[0].text, path.stem)
     for page in pages:
         page.title = title
-    return pages
+    return pages, short_read(lost, max(len(texts), lost[-1])) if lost else None
 
 
 def load_pdfs(path: Path | str, options: CleanOptions = CleanOptions(), progress: bool = True) -> LoadResult:
@@ -281,9 +339,13 @@ def load_pdfs(path: Path | str, options: CleanOptions = CleanOptions(), progress
     for file in tqdm(files, desc="Loading PDFs", unit="pdf", disable=not progress):
         source = file.relative_to(path).as_posix() if path.is_dir() else file.name
         try:
-            result.pages.extend(load_pdf(file, source, options))
+            pages, partial = load_pdf_checked(file, source, options)
         except (ValueError, OSError) as exc:
             result.problems.append(Problem(source, str(exc)))
+            continue
+        result.pages.extend(pages)
+        if partial:
+            result.problems.append(Problem(source, partial))
     print(result.summary())
     return result
 

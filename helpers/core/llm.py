@@ -30,6 +30,10 @@ PRICES_PER_MILLION = {
     "gpt-4.1-nano": (0.10, 0.40),
 }
 CHARS_PER_TOKEN = 4  # rough estimate; tiktoken downloads its encodings, so it is never used offline
+TIMEOUT_ENV, ATTEMPTS_ENV = "KIT_LLM_TIMEOUT_S", "KIT_LLM_MAX_ATTEMPTS"
+DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_MAX_ATTEMPTS = 4  # 1 try + 3 retries
+BACKOFF_BASE_S, BACKOFF_CAP_S = 0.5, 30.0
 
 
 class LLMError(RuntimeError):
@@ -51,8 +55,13 @@ class LLMSettings:
     model: str = DEFAULT_MODEL
     base_url: str = OPENAI_BASE_URL
     api_key: str | None = field(default=None, repr=False)
-    timeout_s: float = 60.0
-    max_attempts: int = 6  # 1 try + 5 retries on 429, 5xx, timeouts and connection errors
+    timeout_s: float = DEFAULT_TIMEOUT_S  # per attempt
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS  # retries on 429, 5xx, timeouts and connection errors
+
+    def worst_case_s(self) -> float:
+        """The longest one request can take: every attempt times out, with the longest backoffs between."""
+        backoffs = sum(min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (a - 1)) for a in range(1, self.max_attempts))
+        return self.max_attempts * self.timeout_s + backoffs
 
     def describe(self) -> str:
         """E.g. ``gpt-4o-mini at https://api.openai.com/v1 (key set)``."""
@@ -72,7 +81,8 @@ def public_url(url: str) -> str:
 
 
 def llm_settings() -> LLMSettings | None:
-    """Settings from ``OPENAI_API_KEY``, ``KIT_LLM_BASE_URL`` or ``OPENAI_BASE_URL``, ``KIT_LLM_MODEL``.
+    """Settings from ``OPENAI_API_KEY``, ``KIT_LLM_BASE_URL`` or ``OPENAI_BASE_URL``, ``KIT_LLM_MODEL``,
+    ``KIT_LLM_TIMEOUT_S`` (seconds per attempt) and ``KIT_LLM_MAX_ATTEMPTS``.
 
     None when no LLM is configured (no key and no base URL).
     """
@@ -81,7 +91,23 @@ def llm_settings() -> LLMSettings | None:
     if not key and not base_url:
         return None
     model = os.environ.get("KIT_LLM_MODEL", "").strip() or DEFAULT_MODEL
-    return LLMSettings(model=model, base_url=base_url or OPENAI_BASE_URL, api_key=key)
+    return LLMSettings(model=model, base_url=base_url or OPENAI_BASE_URL, api_key=key,
+                       timeout_s=_env_number(TIMEOUT_ENV, DEFAULT_TIMEOUT_S, float),
+                       max_attempts=_env_number(ATTEMPTS_ENV, DEFAULT_MAX_ATTEMPTS, int))
+
+
+def _env_number(name: str, default, kind):
+    """A positive number from the environment, ``default`` when unset; a clear error when malformed."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ValueError(f"{name}={text!r}: expected a positive {kind.__name__} (default {default}).")
+    return value
 
 
 def llm_configured() -> bool:
@@ -132,18 +158,20 @@ class RateLimiter:
             await asyncio.sleep(delay)
 
 
-def backoff_s(attempt: int, base: float = 0.5, cap: float = 30.0, retry_after: float | None = None) -> float:
+def backoff_s(attempt: int, base: float = BACKOFF_BASE_S, cap: float = BACKOFF_CAP_S,
+              retry_after: float | None = None) -> float:
     """Exponential backoff with full jitter; a server's Retry-After is respected (up to ``cap``)."""
     delay = random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
     return min(cap, max(delay, retry_after or 0.0))
 
 
 async def chat(client, settings: LLMSettings, messages: list[dict], *, json_mode: bool = False,
-               limiter: RateLimiter | None = None, on_attempt=None) -> tuple[str, dict]:
+               limiter: RateLimiter | None = None, on_attempt=None, on_retry=None) -> tuple[str, dict]:
     """One chat completion with retries; return ``(content, usage)`` or raise ``RequestFailed``/``LLMError``.
 
     429, 5xx, timeouts and connection errors are retried with backoff; other HTTP errors are not.
-    ``on_attempt()`` is called before every attempt (to count requests).
+    ``on_attempt()`` is called before every attempt (to count requests), ``on_retry(reason)`` before
+    waiting to retry (to show what the run waits on).
     """
     import openai
 
@@ -176,6 +204,8 @@ async def chat(client, settings: LLMSettings, messages: list[dict], *, json_mode
         except openai.APIStatusError as exc:
             raise RequestFailed(f"http_{exc.status_code}") from None
         if attempt < settings.max_attempts:
+            if on_retry:
+                on_retry(reason)
             await asyncio.sleep(backoff_s(attempt, retry_after=retry_after))
     raise RequestFailed(f"{reason} after {settings.max_attempts} attempts")
 

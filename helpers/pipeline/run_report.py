@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from helpers.core import presets
 from helpers.core.config import RunPaths
 from helpers.core.io import read_json
 from helpers.pipeline.report import Section, Table, key_value_table, write_report
@@ -58,7 +59,12 @@ def pairs_section(paths: RunPaths) -> Section | None:
         f"Questions made by: {generator}. Generated {r['counts']['generated']}, kept {r['counts']['kept']}, "
         f"rejected {r['counts']['rejected']}. Leakage check: {'passed' if r['leakage']['ok'] else 'FAILED'}."
     )
-    return Section("Question/passage pairs", text, [rejections, splits])
+    if r.get("failures"):
+        text += (f" LLM requests failed for {r['counts']['failed_chunks']} chunks (by cause below); the same "
+                 "command retries exactly those.")
+    failures: Table = [["LLM failure", "chunks"], *([c, str(v["count"])] for c, v in r["failures"].items())]
+    tables = [rejections, splits] + ([failures] if r.get("failures") else [])
+    return Section("Question/passage pairs", text, tables)
 
 
 def training_section(paths: RunPaths) -> Section | None:
@@ -138,8 +144,25 @@ def rag_section(paths: RunPaths) -> Section | None:
     )
 
 
+def fallback_section(paths: RunPaths) -> Section | None:
+    """First in the report when a model chosen by the user (not the course default, whose offline fallback
+    is the documented behaviour) could not be loaded and the offline fallback was trained instead."""
+    meta_path = paths.model / "training_config.json"
+    if not meta_path.is_file():
+        return None
+    base = read_json(meta_path).get("base_model", {})
+    fallbacks = {"fallback", "static-distilled"}
+    if base.get("preset") not in fallbacks or base.get("requested") in {*fallbacks, presets.DEFAULT_PRESET}:
+        return None
+    return Section("WARNING: not the model you asked for",
+                   f"Asked for {base.get('requested')}, but it could not be loaded ({base.get('reason')}): "
+                   f"every result below is for {base.get('loaded')}. Connect to the model hub (or put the "
+                   "model in the local cache) and rerun with --force.")
+
+
 def write_run_report(paths: RunPaths) -> tuple[Path, Path]:
     """report.md and report.html for everything this run has produced so far."""
-    builders = (corpus_section, pairs_section, training_section, evaluation_section, rag_section)
+    builders = (fallback_section, corpus_section, pairs_section, training_section, evaluation_section,
+                rag_section)
     sections = [s for s in (b(paths) for b in builders) if s is not None]
     return write_report(paths, f"Run report: {paths.root.name}", sections)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from helpers.core import config, presets
+from helpers.core.diskspace import MIN_FREE_BYTES, DiskFullError, folder_bytes, is_disk_full
 from helpers.core.io import read_json, write_json
 
 
@@ -62,18 +63,30 @@ def stage_record(paths: config.RunPaths, name: str) -> Path:
 
 
 def run_stage(stage: Stage, settings: RunSettings) -> dict:
-    """Run ``stage`` unless its output exists with the same input fingerprint; return its summary."""
+    """Run ``stage`` unless its output exists with the same input fingerprint and nothing was left pending
+    (a summary's ``pending``: work that failed and a rerun retries); return its summary."""
     paths = settings.paths
     digest = fingerprint(stage.inputs(settings), stage.settings(settings))
     record = stage_record(paths, stage.name)
     if not settings.force and record.exists() and stage.output(paths).exists():
         previous = read_json(record)
-        if previous.get("fingerprint") == digest:
+        pending = previous["summary"].get("pending")
+        if previous.get("fingerprint") == digest and not pending:
             print(f"[{stage.name}] unchanged since the last run: skipped ({stage.output(paths)})")
             return previous["summary"] | {"skipped": True}
+        if pending:
+            print(f"[{stage.name}] last run incomplete: {pending}; retrying", flush=True)
     print(f"[{stage.name}] running ...", flush=True)
     started = time.perf_counter()
-    summary = stage.run(settings)
+    try:
+        summary = stage.run(settings)
+    except DiskFullError:
+        raise
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        needed = max(MIN_FREE_BYTES, 3 * folder_bytes(stage.inputs(settings)))
+        raise DiskFullError(stage.output(paths), needed, f"the {stage.name} stage") from exc
     seconds = round(time.perf_counter() - started, 1)
     write_json(record, {"fingerprint": digest, "seconds": seconds, "summary": summary})
     print(f"[{stage.name}] done in {seconds:.1f} s -> {stage.output(paths)}", flush=True)

@@ -15,10 +15,14 @@ import hashlib
 import json
 import random
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from helpers.core import config
 from helpers.core.llm import (
+    ATTEMPTS_ENV,
+    TIMEOUT_ENV,
     JsonCache,
     LLMError,
     LLMSettings,
@@ -118,7 +122,7 @@ def generate(chunks: list[Chunk], n_per_chunk: int, settings: LLMSettings | None
     if concurrency < 1 or n_per_chunk < 1:
         raise ValueError("concurrency and n_per_chunk must be at least 1")
     cache = JsonCache(cache_dir)
-    plan = estimate(chunks, n_per_chunk, settings, cache)
+    plan = estimate(chunks, n_per_chunk, settings, cache) | {"concurrency": concurrency}
     print(_describe_estimate(plan, settings))
     result = run_sync(_generate_async(chunks, n_per_chunk, settings, cache, concurrency, rpm, progress))
     result.usage["estimate"] = plan
@@ -137,16 +141,21 @@ async def _generate_async(chunks: list[Chunk], n: int, settings: LLMSettings, ca
     semaphore, limiter = asyncio.Semaphore(concurrency), RateLimiter(rpm)
     client = make_client(settings)
     bar = tqdm(total=len(chunks), desc="Generating questions", unit="chunk", disable=not progress)
+    waits = Waits(bar, settings.timeout_s, failures_to_stop=2 * concurrency)
 
     def fail(chunk: Chunk, reason: str, example: str = "") -> None:
         result.failures.append({"chunk_id": chunk.id, "reason": reason, "example": example[:200]})
-        bar.set_postfix(failed=len(result.failures))
+        waits.failed(reason)
 
     async def ask(chunk: Chunk, key: str) -> dict | None:
         try:
             async with semaphore:
-                content, usage = await chat(client, settings, build_messages(chunk, n), json_mode=True,
-                                            limiter=limiter, on_attempt=lambda: counts.update(["requests"]))
+                if waits.stopped:
+                    return fail(chunk, waits.stopped)
+                with waits.request():
+                    content, usage = await chat(
+                        client, settings, build_messages(chunk, n), json_mode=True, limiter=limiter,
+                        on_attempt=lambda: counts.update(["requests"]), on_retry=waits.retrying)
         except RequestFailed as exc:
             return fail(chunk, exc.reason)
         counts.update(usage)
@@ -154,6 +163,7 @@ async def _generate_async(chunks: list[Chunk], n: int, settings: LLMSettings, ca
             parsed = parse_questions(content)
         except ValueError as exc:
             return fail(chunk, str(exc), content)
+        waits.succeeded()
         entry = {"model": settings.model, "prompt_version": PROMPT_VERSION, "chunk_id": chunk.id, "n": n,
                  "questions": parsed[:n], "usage": usage}
         cache.put(key, entry)
@@ -186,6 +196,46 @@ async def _generate_async(chunks: list[Chunk], n: int, settings: LLMSettings, ca
     return result
 
 
+class Waits:
+    """What the generation waits on, shown beside the progress bar (requests in flight, retries, failures),
+    and the stop once ``failures_to_stop`` chunks failed in a row: the chunks not sent yet are then recorded
+    as failed (a rerun retries them), so a dead or hanging endpoint costs a bounded time."""
+
+    def __init__(self, bar, timeout_s: float, failures_to_stop: int):
+        self.bar, self.timeout_s, self.failures_to_stop = bar, timeout_s, failures_to_stop
+        self.in_flight = self.retries = self.n_failed = self.in_a_row = 0
+        self.last = ""
+        self.stopped: str | None = None
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        self.in_flight += 1
+        self._show()
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            self._show()
+
+    def retrying(self, reason: str) -> None:
+        self.retries, self.last = self.retries + 1, reason
+        self._show()
+
+    def succeeded(self) -> None:
+        self.in_a_row = 0
+
+    def failed(self, reason: str) -> None:
+        self.n_failed, self.in_a_row, self.last = self.n_failed + 1, self.in_a_row + 1, reason
+        if self.in_a_row >= self.failures_to_stop and not self.stopped:
+            self.stopped = f"not sent: the endpoint failed {self.in_a_row} chunks in a row (last: {reason})"
+        self._show()
+
+    def _show(self) -> None:
+        status = {"waiting_on": f"{self.in_flight} requests (timeout {self.timeout_s:g} s)",
+                  "retries": self.retries, "failed": self.n_failed}
+        self.bar.set_postfix(status | ({"last_error": self.last} if self.last else {}), refresh=False)
+
+
 def _key(settings: LLMSettings, chunk: Chunk, n: int) -> str:
     """Cache key: model, prompt version, chunk id, n, and a hash of the exact messages sent."""
     messages = hashlib.sha256(json.dumps(build_messages(chunk, n)).encode()).hexdigest()
@@ -198,7 +248,10 @@ def _describe_estimate(plan: dict, settings: LLMSettings) -> str:
             else f"no list price for {settings.model}")
     return (f"LLM: {settings.describe()}\nEstimate: {plan['requests']} requests ({plan['cached']} cached), "
             f"~{plan['prompt_tokens']:,} prompt + ~{plan['completion_tokens']:,} completion tokens "
-            f"({plan['method']}), {cost}")
+            f"({plan['method']}), {cost}\nEach request: up to {settings.max_attempts} attempts of at most "
+            f"{settings.timeout_s:g} s (at most {settings.worst_case_s():.0f} s; {TIMEOUT_ENV} / "
+            f"--llm-timeout, {ATTEMPTS_ENV} / --llm-attempts); generation stops after "
+            f"{2 * plan['concurrency']} chunks fail in a row")
 
 
 def _describe_usage(usage: dict) -> str:
@@ -234,7 +287,7 @@ def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Pr
         result = generate_offline(chosen, n, seed=seed, progress=progress)
     embedder = _embedding_model(model)
     kept, rejected = validate(result.pairs, embedder)
-    dataset = split_pairs(kept, seed=seed)
+    dataset = split_with_causes(kept, result.failures, seed)
     report = {
         "generator": result.generator, "generators": generator_counts(kept),
         "prompt_version": PROMPT_VERSION if mode == "llm" else None,
@@ -244,6 +297,8 @@ def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Pr
         "counts": {"requested": result.requested, "generated": len(result.pairs), "kept": len(kept),
                    "rejected": len(rejected), "failed_chunks": len(result.failures)},
         "rejections": rejection_summary(rejected), "failures": failure_summary(result.failures),
+        "failed_chunk_ids": [f["chunk_id"] for f in result.failures],
+        "pending": pending_message(result.failures, len(chosen)),
         "deduplication": _dedup_method(embedder),
         "splits": {name: len(ds) for name, ds in dataset.items()},
         "split_chunks": {name: len(set(ds["chunk_id"])) for name, ds in dataset.items()},
@@ -253,6 +308,20 @@ def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Pr
     save_pairs(dataset, out_dir, report)
     print(describe_report(report) + f"\n-> {out_dir}")
     return report
+
+
+def split_with_causes(kept: list[dict], failures: list[dict], seed: int):
+    """``split_pairs``; when too few pairs are left, the error leads with the LLM's failures and the fix."""
+    try:
+        return split_pairs(kept, seed=seed)
+    except ValueError as exc:
+        if not failures:
+            raise
+        raise LLMError(
+            f"The LLM gave no usable questions for {len(failures)} chunks ({failure_causes(failures)}), so "
+            f"too few pairs are left: {exc} Fix the endpoint (see the causes; {TIMEOUT_ENV} and "
+            f"{ATTEMPTS_ENV} set its timeout and retries) and run the same command again: only the failed "
+            "chunks are asked again. Or use --generator offline.") from None
 
 
 def select_chunks(chunks: list[Chunk], max_chunks: int | None, seed: int = 42) -> list[Chunk]:
@@ -271,6 +340,20 @@ def resolve_generator(generator: str, settings: LLMSettings | None = None) -> tu
     if generator == "llm" and settings is None:
         raise ValueError("generator='llm' but no LLM is configured: set OPENAI_API_KEY or KIT_LLM_BASE_URL.")
     return ("llm", settings) if settings is not None and generator != "offline" else ("offline", None)
+
+
+def failure_causes(failures: list[dict]) -> str:
+    """``server_error (500) after 6 attempts: 12, malformed_output: not JSON: 3`` (most frequent first)."""
+    return ", ".join(f"{reason}: {count}" for reason, count in Counter(f["reason"] for f in failures)
+                     .most_common())
+
+
+def pending_message(failures: list[dict], n_chunks: int) -> str | None:
+    """What a rerun will retry (None when every chunk got its questions)."""
+    if not failures:
+        return None
+    return (f"{len(failures)} of {n_chunks} chunks got no questions ({failure_causes(failures)}); a rerun "
+            "retries exactly those, the answered chunks come from the cache")
 
 
 def failure_summary(failures: list[dict], examples: int = 3) -> dict:

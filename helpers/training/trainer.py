@@ -19,15 +19,19 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal
 
 from helpers.core import config as kit_config
 from helpers.core import presets
+from helpers.core.diskspace import DiskFullError, is_disk_full
 from helpers.core.embeddings import EmbeddingStore, StoredEncoder, run_store
 from helpers.core.io import read_json, read_jsonl, write_json
 from helpers.core.models import is_static, load_embedding_model
+from helpers.training.checkpoints import marker_callback, newest_complete, training_disk_bytes
 from helpers.training.dims import matryoshka_dims
 from helpers.training.plots import plot_training_curves
 from helpers.training.rotation import add_corpus_rotation
@@ -334,13 +338,6 @@ def oom_advice(cfg: TrainConfig) -> str:
     )
 
 
-def last_checkpoint(checkpoint_dir: Path) -> str | None:
-    """The newest ``checkpoint-<step>`` folder the Trainer can resume from, if any."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
-
-
 def run_fingerprint(cfg: TrainConfig, base_model: str, pairs, corpus: dict[str, str]) -> str:
     """Hash of everything that shapes the trained weights: config, base model, pairs, corpus."""
     h = hashlib.sha256(json.dumps([cfg.as_dict(), base_model], sort_keys=True).encode())
@@ -352,13 +349,14 @@ def run_fingerprint(cfg: TrainConfig, base_model: str, pairs, corpus: dict[str, 
 
 
 def prepare_checkpoints(checkpoint_dir: Path, fingerprint: str, resume: bool) -> str | None:
-    """Checkpoint to resume from, if it belongs to this exact run; stale checkpoints are removed."""
+    """The newest complete checkpoint to resume from, if it belongs to this exact run (incomplete ones are
+    set aside); checkpoints of other runs are removed."""
     marker = checkpoint_dir / FINGERPRINT_FILE
     same_run = marker.is_file() and read_json(marker).get("fingerprint") == fingerprint
     if checkpoint_dir.exists() and not (resume and same_run):
         shutil.rmtree(checkpoint_dir)
     write_json(marker, {"fingerprint": fingerprint})
-    return last_checkpoint(checkpoint_dir) if resume and same_run else None
+    return newest_complete(checkpoint_dir) if resume and same_run else None
 
 
 def cached_result(output_dir: Path, fingerprint: str) -> TrainResult | None:
@@ -422,12 +420,14 @@ def finetune(
         resume_from = prepare_checkpoints(checkpoint_dir, fingerprint, resume)
     if resume_from:
         print(f"Resuming from {resume_from}")
-    output = _train(trainer, cfg, resume_from)
-    result = _result(trainer, output, loaded, cfg, dims, pairs, output_dir, resume_from)
-    result.validation = validation
+    with disk_full_as_advice(checkpoint_dir, training_disk_bytes(model, cfg.save_total_limit)):
+        output = _train(trainer, cfg, resume_from)
+        result = _result(trainer, output, loaded, cfg, dims, pairs, output_dir, resume_from)
+        result.validation = validation
+        if trainer.is_world_process_zero():
+            save_model(model, output_dir, cfg, result, fingerprint, trainer.state.log_history, loaded)
+            plot_training_curves(trainer.state.log_history, curves_path(output_dir))
     if trainer.is_world_process_zero():
-        save_model(model, output_dir, cfg, result, fingerprint, trainer.state.log_history, loaded)
-        plot_training_curves(trainer.state.log_history, curves_path(output_dir))
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
         if push_to_hub:
             _push(model, hub_model_id or output_dir.name)
@@ -477,7 +477,7 @@ def _build_trainer(model, loaded, cfg, dims, pairs, corpus, checkpoint_dir, prog
         train_dataset=training_columns(pairs["train"]),
         loss=build_loss(model, cfg, dims),
         evaluator=evaluator,
-        callbacks=[nan_callback(), *(callbacks or [])],
+        callbacks=[nan_callback(), marker_callback(), *(callbacks or [])],
     ), validation_info
 
 
@@ -503,6 +503,19 @@ def _describe_model_card(model, loaded, pairs) -> None:
     generators = ", ".join(sorted(set(train["generator"]))) if "generator" in train.column_names else ""
     card.train_datasets = [{"name": f"question-chunk pairs ({generators or 'unlabelled'})"}]
     card.add_tags(["matryoshka", "course-kit"])
+
+
+@contextmanager
+def disk_full_as_advice(folder: Path, needed_bytes: int) -> Iterator[None]:
+    """A full disk while training or saving (ENOSPC, or torch's serializer error) becomes DiskFullError."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        raise DiskFullError(folder, needed_bytes, "training (checkpoints and the model)") from exc
 
 
 def _train(trainer, cfg: TrainConfig, resume_from: str | None):
@@ -649,7 +662,7 @@ def main(argv: list[str] | None = None) -> None:
         result = finetune(args.pairs, args.output, model_id=args.model, config=cfg, resume=not args.no_resume,
                           checkpoint_dir=args.checkpoints, push_to_hub=bool(args.push_to_hub),
                           hub_model_id=args.push_to_hub)
-    except (TrainingError, FileNotFoundError, ValueError) as exc:
+    except (TrainingError, DiskFullError, FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps(result.summary(), indent=2))

@@ -224,3 +224,28 @@ def test_folder_with_good_and_bad_files_keeps_the_good_pages(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Loaded 4 pages from 2 documents; 5 problems." in out
     assert "scanned.pdf: no text layer (scanned?)" in out
+
+
+def test_a_truncated_pdf_read_in_part_is_a_problem_named_in_the_report(tmp_path, capsys):
+    from helpers.chunking.chunkers import build_chunks
+    from helpers.core.config import SAMPLE_CORPUS_DIR, run_paths
+    from helpers.pipeline.run_report import corpus_section
+
+    data = (SAMPLE_CORPUS_DIR / "data-retention-and-privacy-policy.pdf").read_bytes()
+    pdfs = tmp_path / "pdfs"
+    pdfs.mkdir()
+    (pdfs / "cut.pdf").write_bytes(data[:100_000])  # of 108,477 bytes: MuPDF repairs it, pages 7-9 are lost
+    result = load_pdfs(pdfs, progress=False)
+    assert {p.page for p in result.pages} == {1, 2, 3, 4, 5, 6}
+    assert [str(p) for p in result.problems] == [
+        "cut.pdf: truncated or damaged: 6 of 9 declared pages read (pages 7-9 lost); the pages read are kept"]
+    assert "Loaded 6 pages from 1 documents; 1 problems." in capsys.readouterr().out
+
+    paths = run_paths("r", tmp_path / "runs")
+    build_chunks(pdfs, paths.chunks)
+    assert "cut.pdf: truncated or damaged: 6 of 9 declared pages read" in corpus_section(paths).text
+
+
+def test_an_intact_pdf_has_no_lost_pages(tmp_path):
+    make_pdf(tmp_path / "whole.pdf", [f"<p>{b}</p>" for b in BODY])
+    assert load_pdfs(tmp_path / "whole.pdf", progress=False).problems == []

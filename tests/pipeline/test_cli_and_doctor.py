@@ -74,6 +74,27 @@ def test_full_disk_becomes_advice():
     assert "disk is full" in cli._one_line(OSError(errno.ENOSPC, "No space left on device"))
 
 
+TORCH_DISK_FULL = ("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file "
+                   "data/0: file write failed")
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device", "chunks.jsonl"),
+                                   RuntimeError(TORCH_DISK_FULL)])
+def test_full_disk_at_any_stage_names_the_space_needed(tmp_path, monkeypatch, capsys, error):
+    from helpers.pipeline import stages
+
+    def full(settings):
+        raise error
+
+    monkeypatch.setattr(stages, "STAGES", [stages.Stage("chunk", lambda s: [s.pdf_dir], lambda p: p.chunks,
+                                                        full, lambda s: {})])
+    assert cli.main(["chunk", "--runs-dir", str(tmp_path / "runs"), "--model", "fallback"]) == 2
+    out = capsys.readouterr().out
+    assert "Error: The disk is full at" in out and "free, about" in out
+    assert "needed for the chunk stage" in out
+    assert "Traceback" not in out
+
+
 def test_training_advice_is_one_clear_error_not_a_traceback(monkeypatch, capsys):
     from helpers.training.trainer import TrainingError
 
@@ -105,3 +126,56 @@ def test_final_summary_says_whether_fine_tuning_helped(tmp_path, monkeypatch, ca
     out = capsys.readouterr().out
     assert "evaluate   1.5 s" in out
     assert f"Fine-tuned vs base on the gold questions: {by_dim}" in out
+
+
+def test_doctor_fails_when_the_runs_folder_is_not_writable(monkeypatch, tmp_path, capsys):
+    from helpers.core import config
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setattr(config, "RUNS_DIR", tmp_path / "a-file" / "runs")  # even root cannot write there
+    assert doctor.main() == 1
+    out = capsys.readouterr().out
+    assert "[ERR] runs folder writable" in out and "KIT_RUNS_DIR" in out
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--pdfs", "no/such/folder"], "--pdfs no/such/folder: no such file or folder"),
+    (["--run", "../elsewhere"], "--run '../elsewhere': use letters, digits"),
+    (["--model", "not a model!"], "--model 'not a model!' is neither a preset"),
+    (["--model", "./no-such-model"], "the model folder does not exist"),
+    (["--runs-dir", "{file}/runs"], "is not writable"),
+])
+def test_paths_and_names_are_checked_before_any_model_loads(tmp_path, capsys, options, message):
+    (tmp_path / "a-file").write_text("")
+    options = [o.replace("{file}", str(tmp_path / "a-file")) for o in options]
+    runs = [] if "--runs-dir" in options else ["--runs-dir", str(tmp_path / "runs")]
+    assert cli.main(["run", *runs, *options]) == 2
+    out = capsys.readouterr().out
+    assert message in out and "Embedding model:" not in out and "Traceback" not in out
+
+
+def test_an_explicit_model_replaced_by_the_offline_fallback_is_said_loudly(tmp_path, monkeypatch, capsys):
+    from helpers.core import config
+    from helpers.core.io import write_json
+    from helpers.pipeline import run_report
+    from helpers.pipeline import runner as pipeline
+
+    fallback = {"is_fallback": True, "base_model": config.FALLBACK_MODEL_NAME, "seconds": 1.0}
+    monkeypatch.setattr(pipeline, "run_all", lambda stages, settings: {"train": fallback})
+    run = ["train", "--runs-dir", str(tmp_path), "--run", "r"]
+    assert cli.main([*run, "--model", "some-org/typo-model"]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING: --model some-org/typo-model could not be loaded" in out
+    assert f"fine-tuned and evaluated {config.FALLBACK_MODEL_NAME} instead" in out
+
+    paths = config.run_paths("r", tmp_path)
+    write_json(paths.model / "training_config.json",
+               {"base_model": {"requested": "some-org/typo-model", "loaded": config.FALLBACK_MODEL_NAME,
+                               "reason": "some-org/typo-model not available offline", "preset": "fallback"}})
+    write_json(paths.root / "stages" / "train.json", {"summary": fallback})
+    report = run_report.write_run_report(paths)[0].read_text()
+    headings = [line for line in report.splitlines() if line.startswith("## ")]
+    assert headings[0] == "## WARNING: not the model you asked for" and len(headings) > 1
+    assert "Asked for some-org/typo-model" in report
+    assert cli.main(run) == 0  # the course default falling back offline is the documented behaviour
+    assert "WARNING" not in capsys.readouterr().out

@@ -195,6 +195,56 @@ def test_killed_run_resumes_from_its_last_checkpoint_and_finished_run_is_reused(
     assert again.cached and again.steps == 4
 
 
+def _fail_while_saving_step(monkeypatch, step: int, error: BaseException) -> None:
+    """The Trainer raises ``error`` half way through writing checkpoint-<step> (model written, no state)."""
+    from sentence_transformers import SentenceTransformerTrainer
+
+    save = SentenceTransformerTrainer._save_optimizer_and_scheduler
+
+    def failing(self, output_dir):
+        if self.state.global_step == step:
+            raise error
+        return save(self, output_dir)
+
+    monkeypatch.setattr(SentenceTransformerTrainer, "_save_optimizer_and_scheduler", failing)
+
+
+def test_kill_while_saving_a_checkpoint_resumes_from_the_newest_complete_one(tmp_path, tiny_model,
+                                                                             monkeypatch, capsys):
+    class Killed(BaseException):  # like SIGKILL: nothing in the kit may catch it
+        pass
+
+    pairs, out, checkpoints = make_pairs(tmp_path), tmp_path / "model", tmp_path / "checkpoints"
+    cfg = tiny_config(max_steps=6, eval_steps=2, logging_steps=1, save_total_limit=3)
+    with monkeypatch.context() as patch:
+        _fail_while_saving_step(patch, 4, Killed())
+        with pytest.raises(Killed):
+            finetune(pairs, out, model_id=str(tiny_model), config=cfg, progress=False)
+    half_written = checkpoints / "checkpoint-4"
+    assert half_written.is_dir() and not (half_written / "trainer_state.json").exists()
+
+    capsys.readouterr()
+    result = finetune(pairs, out, model_id=str(tiny_model), config=cfg, progress=False)
+    printed = capsys.readouterr().out
+    assert result.resumed_from.endswith("checkpoint-2") and result.steps == 6
+    assert "checkpoint-4 was not completely written" in printed and "set aside" in printed
+
+
+def test_full_disk_while_checkpointing_says_so_and_the_rerun_resumes(tmp_path, tiny_model, monkeypatch):
+    from helpers.core.diskspace import DiskFullError
+
+    pairs, out = make_pairs(tmp_path), tmp_path / "model"
+    cfg = tiny_config(max_steps=4, eval_steps=2, logging_steps=1)
+    torch_error = RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 9088 vs 8980")
+    with monkeypatch.context() as patch:
+        _fail_while_saving_step(patch, 4, torch_error)
+        with pytest.raises(DiskFullError, match=r"The disk is full at .*free, about .* needed for training"):
+            finetune(pairs, out, model_id=str(tiny_model), config=cfg, progress=False)
+    result = finetune(pairs, out, model_id=str(tiny_model), config=cfg, progress=False)
+    assert result.resumed_from.endswith("checkpoint-2") and result.steps == 4
+    assert not (tmp_path / "checkpoints").exists()  # the set-aside checkpoint goes with the others
+
+
 def test_changed_settings_do_not_resume_from_stale_checkpoints(tmp_path, tiny_model):
     from helpers.training.trainer import prepare_checkpoints
 

@@ -1,0 +1,75 @@
+"""Checkpoints that count only when complete: a marker written last, after the Trainer's own files.
+
+A run killed while a checkpoint is written (SIGKILL, a full disk) leaves a folder without the marker;
+resuming takes the newest complete checkpoint and moves incomplete ones to ``incomplete/``, saying so.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from helpers.core.io import write_json
+
+COMPLETE_MARKER = "kit_checkpoint_complete.json"
+INCOMPLETE_DIRNAME = "incomplete"
+CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
+
+
+def marker_callback():
+    """A TrainerCallback that marks each checkpoint complete once the Trainer has saved all of it."""
+    from transformers import TrainerCallback
+
+    class MarkComplete(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+                if folder.is_dir():
+                    write_json(folder / COMPLETE_MARKER, {"step": state.global_step})
+
+    return MarkComplete()
+
+
+def checkpoints(checkpoint_dir: Path) -> list[Path]:
+    """The ``checkpoint-<step>`` folders, oldest first."""
+    if not checkpoint_dir.is_dir():
+        return []
+    found = [p for p in checkpoint_dir.iterdir() if p.is_dir() and CHECKPOINT_NAME.match(p.name)]
+    return sorted(found, key=lambda p: int(CHECKPOINT_NAME.match(p.name).group(1)))
+
+
+def is_complete(folder: Path) -> bool:
+    return (folder / COMPLETE_MARKER).is_file()
+
+
+def set_aside_incomplete(checkpoint_dir: Path) -> list[Path]:
+    """Move checkpoints without the marker to ``incomplete/`` (printing one line each); return new paths."""
+    moved = []
+    for folder in checkpoints(checkpoint_dir):
+        if is_complete(folder):
+            continue
+        target = checkpoint_dir / INCOMPLETE_DIRNAME / folder.name
+        shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        folder.rename(target)
+        print(f"Checkpoint {folder.name} was not completely written (the run stopped while saving it): "
+              f"set aside in {target} and not resumed from; delete it to free space.")
+        moved.append(target)
+    return moved
+
+
+def newest_complete(checkpoint_dir: Path) -> str | None:
+    """The newest complete checkpoint, after setting incomplete ones aside; None when there is none."""
+    set_aside_incomplete(checkpoint_dir)
+    done = checkpoints(checkpoint_dir)
+    return str(done[-1]) if done else None
+
+
+def training_disk_bytes(model, save_total_limit: int) -> int:
+    """About what a run writes at its peak: the kept checkpoints plus the one being written (weights and
+    Adam's two fp32 moments each), and the final model."""
+    numel = sum(p.numel() for p in model.parameters())
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    checkpoint = weights + 2 * 4 * numel
+    return (max(1, save_total_limit) + 1) * checkpoint + weights
