@@ -215,7 +215,7 @@ def test_static_models_are_rows_of_the_same_table_with_encode_speed(chunks, data
     assert table.loc[("static", "256"), SPEED_COLUMN] == systems["static"]["sentences_per_s"]
     assert table.loc[("bm25", "full"), SPEED_COLUMN] == ""
     assert report["retention"]["skipped"] and report["retention"]["reason"] == "HF_HUB_OFFLINE is set"
-    assert "skipped: HF_HUB_OFFLINE is set" in evaluation_section(paths).text
+    assert "skipped: HF_HUB_OFFLINE is set" in retrieval_section(paths).text
 
 
 def test_disagreement_is_a_plain_sentence():
