@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from helpers.core import config, presets
+from helpers.core import config, console, presets
+from helpers.core.gold import load_run_gold
 from helpers.core.io import read_json, write_json
 from helpers.core.schema import Chunk
 from helpers.evaluation.metrics import (
@@ -98,10 +99,11 @@ def encode_sets(model, sets: dict[str, IRData], batch_size: int = 32) -> Encoded
     first = next(iter(sets.values()))
     if any(data.corpus_ids != first.corpus_ids for data in sets.values()):
         raise ValueError("The query sets must share one corpus: build them from the same chunks.")
+    bars = console.verbose()  # the caller's bar over the systems is the one progress bar
     started = time.perf_counter()
-    corpus = encode_corpus(model, list(first.corpus.values()), batch_size)
+    corpus = encode_corpus(model, list(first.corpus.values()), batch_size, show_progress=bars)
     per_second = len(first.corpus) / max(time.perf_counter() - started, 1e-9)
-    queries = {name: encode_queries(model, list(data.queries.values()), batch_size)
+    queries = {name: encode_queries(model, list(data.queries.values()), batch_size, show_progress=bars)
                for name, data in sets.items()}
     return Encoded(corpus, queries, per_second)
 
@@ -238,7 +240,7 @@ def build_query_sets(paths: config.RunPaths, chunks: Sequence[Chunk], names: Seq
             sets[name] = ir_from_split(paths.pairs, name, chunks).sample(max_queries)
             continue
         try:
-            sets[name] = ir_from_gold(chunks).sample(max_queries)
+            sets[name] = ir_from_gold(chunks, load_run_gold(paths.root, chunks)).sample(max_queries)
         except (ValueError, FileNotFoundError) as exc:
             skipped[name] = str(exc)
             print(f"Gold questions skipped: {exc}")
@@ -329,6 +331,7 @@ def evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, extra
     from helpers.chunking.chunkers import load_chunks
     from helpers.evaluation.views import save_plots
 
+    console.quiet_libraries()
     profile = profile or config.get_profile()
     sets, skipped = build_query_sets(paths, load_chunks(paths.chunks), query_sets, profile.eval_max_queries)
     info = training_info(paths.model)
