@@ -50,7 +50,7 @@ def detectable_sentence(rows: list[dict]) -> str:
     if not known:
         return ""
     row = next((r for r in known if r["dim"] == "128"), known[-1])
-    return (f"With {row['n_queries']} questions a change smaller than {row['detectable']:.3f} {HEADLINE} "
+    return (f"With {row['n_queries']} questions a change smaller than {row['detectable']:.3f} nDCG@10 "
             f"at {row['dim']} dims would go unseen (80% power).")
 
 
@@ -64,6 +64,8 @@ def _mean(metrics: dict, system: str, dim: str) -> float | None:
 def _num(value: float | None, signed: bool = False) -> str:
     if value is None:
         return ""
+    if signed and abs(value) < 0.0005:
+        return "0.000"  # not "-0.000"
     return f"{value:+.3f}" if signed else f"{value:.3f}"
 
 
