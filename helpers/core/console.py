@@ -66,11 +66,12 @@ def _quiet_datasets() -> None:
     datasets.logging.set_verbosity_error()
 
 
-def calm_progress_bars(seconds: float = 10.0) -> None:
-    """When the output goes to a file or a pipe, redraw progress bars every ``seconds`` instead of ten times
-    a second (a log then holds a few lines per bar, not hundreds); a terminal keeps tqdm's defaults."""
-    if not sys.stderr.isatty():
-        os.environ.setdefault("TQDM_MININTERVAL", str(seconds))
+def bars_in_terminals_only() -> None:
+    """Progress bars where someone watches them: in a terminal; in a log file or a pipe every redraw would be
+    a line of its own (hundreds per run), so there tqdm is off and the kit's own lines tell what happens.
+    ``TQDM_DISABLE=0`` or ``--verbose`` keeps them."""
+    if not sys.stderr.isatty() and not verbose():
+        os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:

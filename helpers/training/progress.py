@@ -22,7 +22,8 @@ def validation_line(step: int, metrics: dict) -> str | None:
 
 
 def compact_progress(progress: bool = True):
-    """A TrainerCallback: a bar over the training steps (when ``progress``) and one line per validation."""
+    """A TrainerCallback: a bar over the training steps and one line per validation (nothing without
+    ``progress``: a model trained on the side, such as the static one, stays silent)."""
     from tqdm.auto import tqdm
     from transformers import TrainerCallback
 
@@ -45,7 +46,7 @@ def compact_progress(progress: bool = True):
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
             line = validation_line(state.global_step, metrics or {})
-            if line and state.is_world_process_zero:
+            if line and progress and state.is_world_process_zero:
                 (self.bar.write if self.bar is not None else print)(line)
 
         def on_train_end(self, args, state, control, **kwargs):
