@@ -152,7 +152,6 @@ def _run(args: argparse.Namespace) -> int:
     if args.profile:  # stage modules read the profile from the environment too
         os.environ[config.PROFILE_ENV] = args.profile
     console.set_verbose(args.verbose)
-    console.bars_in_terminals_only()
     settings = RunSettings(pdf_dir=args.pdfs, model_id=args.model, profile=config.get_profile(args.profile),
                            run=args.run, runs_dir=args.runs_dir, generator=args.generator, force=args.force)
     stages = STAGES if args.command == "run" else [s for s in STAGES if s.name == args.command]

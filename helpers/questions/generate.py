@@ -138,7 +138,8 @@ async def _generate_async(chunks: list[Chunk], n: int, settings: LLMSettings, ca
     questions: dict[str, list[str]] = {}
     semaphore, limiter = asyncio.Semaphore(concurrency), RateLimiter(rpm)
     client = make_client(settings)
-    bar = tqdm(total=len(chunks), desc="Generating questions", unit="chunk", disable=not progress)
+    bar = tqdm(total=len(chunks), desc="Generating questions", unit="chunk",
+               disable=None if progress else True)  # None: no bar when the output is not a terminal
 
     def fail(chunk: Chunk, reason: str, example: str = "") -> None:
         result.failures.append({"chunk_id": chunk.id, "reason": reason, "example": example[:200]})
