@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from helpers.core import config, llm, presets
+from helpers.core import config, console, llm, presets
 from helpers.core.diskspace import MIN_FREE_BYTES, DiskFullError, is_disk_full
 from helpers.core.llm import LLMError
 from helpers.pipeline.preflight import (
@@ -44,7 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(run)
     for name in STAGE_NAMES:
         _add_run_options(sub.add_parser(name, help=f"run only the {name} stage"))
+    _add_gold_commands(sub.add_parser("gold", help="your own gold questions: draft a file, check it"))
     return parser
+
+
+def _add_gold_commands(gold: argparse.ArgumentParser) -> None:
+    actions = gold.add_subparsers(dest="gold_command", required=True)
+    draft = actions.add_parser("draft", help="write <run>/gold_questions.jsonl: chunks, empty questions")
+    draft.add_argument("-n", type=int, default=40, help="how many chunks to draft questions for (default 40)")
+    draft.add_argument("--seed", type=int, default=42)
+    draft.add_argument("--force", action="store_true", help="overwrite an existing gold file")
+    check = actions.add_parser("check", help="check <run>/gold_questions.jsonl against the run's chunks")
+    for p in (draft, check):
+        p.add_argument("--run", default=None, help="run name (default: the profile name)")
+        p.add_argument("--runs-dir", type=Path, default=config.RUNS_DIR, help="where runs are written")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -68,6 +81,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--llm-attempts", type=int, default=None, metavar="N",
                    help=f"attempts per LLM request, retries included (default: ${llm.ATTEMPTS_ENV} or "
                         f"{llm.DEFAULT_MAX_ATTEMPTS})")
+    p.add_argument("--verbose", action="store_true",
+                   help="show everything the libraries print (load reports, raw metrics, every warning)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return doctor()
     try:
-        return _run(args)
+        return _gold(args) if args.command == "gold" else _run(args)
     except KeyboardInterrupt:
         print("\nInterrupted: finished stages are kept; run the same command again to continue.")
         return 130
@@ -127,15 +142,67 @@ def _train_summary(summaries: dict[str, dict], settings) -> dict:
     return read_json(record)["summary"] if record.is_file() else {}
 
 
+def _gold(args: argparse.Namespace) -> int:
+    """``gold draft``: a file of chunks to write questions for; ``gold check``: every bad line, named."""
+    from helpers.chunking.chunkers import load_chunks
+    from helpers.core.gold import RUN_GOLD_FILENAME, check_gold, draft_questions, write_draft
+
+    paths = config.run_paths(args.run, args.runs_dir)
+    if not paths.chunks.is_file():
+        raise FileNotFoundError(f"{paths.chunks} is missing: run `python -m helpers chunk` for this run.")
+    target = paths.root / RUN_GOLD_FILENAME
+    chunks = load_chunks(paths.chunks)
+    if args.gold_command == "draft":
+        if target.exists() and not args.force:
+            raise ValueError(f"{target} exists: check it (`python -m helpers gold check`) or pass --force.")
+        rows = draft_questions(chunks, args.n, args.seed)
+        write_draft(rows, target)
+        documents = len({row["evidence"][0]["document"] for row in rows})
+        print(f"Drafted {len(rows)} chunks from {documents} documents: {target}\n"
+              "Write one question per line that its passage answers (the \"question\" field; set \"type\" "
+              "to keyword, paraphrase or factoid), then run `python -m helpers gold check`. The next "
+              "evaluate and rag stages use this file.")
+        return 0
+    if not target.is_file():
+        raise FileNotFoundError(f"{target} is missing: write one with `python -m helpers gold draft`.")
+    questions, problems = check_gold(target, chunks)
+    if problems:
+        print(f"{target}: {len(problems)} line(s) to fix, nothing is used until they are fixed:")
+        print("\n".join(f"  {p}" for p in problems))
+        return 2
+    print(f"{target}: {len(questions)} questions, all with evidence in the chunks. The evaluation uses them.")
+    return 0
+
+
+def _stage_row(name: str, summary: dict, output: Path | None, root: Path) -> list[str]:
+    """One line of the final table: the stage, its time (or that it was unchanged), what it wrote."""
+    state = "unchanged" if summary.get("skipped") else f"{summary.get('seconds', 0):.1f} s"
+    if summary.get("pending"):
+        state += f"; incomplete: {summary['pending']}"
+    where = output.relative_to(root).as_posix() if output and output.is_relative_to(root) else output
+    return [name, state, str(where or "")]
+
+
+def _print_verdicts(report: dict) -> None:
+    """Per query set: the verdict in words, then fine-tuned vs base nDCG@10 at every dimension."""
+    from helpers.evaluation.verdicts import VERDICT_HEADER, verdict_sentence, verdict_table
+
+    for name, query_set in report["query_sets"].items():
+        if query_set.get("verdict"):
+            print(f"\nFine-tuned vs base on the {verdict_sentence(name, query_set)}")
+            print(console.table(VERDICT_HEADER, verdict_table(query_set)))
+
+
 def _run(args: argparse.Namespace) -> int:
     from helpers.core.io import read_json
-    from helpers.pipeline.run_report import evaluation_verdicts, write_run_report
+    from helpers.pipeline.run_report import write_run_report
     from helpers.pipeline.runlock import run_lock
     from helpers.pipeline.runner import RunSettings, run_all
     from helpers.pipeline.stages import STAGES
 
     if args.profile:  # stage modules read the profile from the environment too
         os.environ[config.PROFILE_ENV] = args.profile
+    console.set_verbose(args.verbose)
     _set_llm_limits(args)
     preflight(args)
     settings = RunSettings(pdf_dir=args.pdfs, model_id=args.model, profile=config.get_profile(args.profile),
@@ -149,13 +216,11 @@ def _run(args: argparse.Namespace) -> int:
     print(f"\nFinished in {time.perf_counter() - started:.0f} s:")
     if warning := offline_fallback_warning(args.model, _train_summary(summaries, settings)):
         print(f"\n{warning}\n")
-    for name, summary in summaries.items():
-        state = "skipped (unchanged)" if summary.get("skipped") else f"{summary.get('seconds', 0):.1f} s"
-        if summary.get("pending"):
-            state += f"; incomplete: {summary['pending']}"
-        print(f"  {name:<10} {state}")
+    outputs = {stage.name: stage.output(settings.paths) for stage in stages}
+    rows = [_stage_row(name, summary, outputs.get(name), settings.paths.root)
+            for name, summary in summaries.items()]
+    print(console.table(["stage", "time", "output"], rows))
     if settings.paths.eval.is_file():
-        for line in evaluation_verdicts(read_json(settings.paths.eval)):
-            print(line)
+        _print_verdicts(read_json(settings.paths.eval))
     print(f"Report: {report_html}  (and {report_md.name})")
     return 0

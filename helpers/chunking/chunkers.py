@@ -282,7 +282,8 @@ def chunk_documents(pages: list[Page], strategy: str = "recursive", chunk_size: 
     texts, offsets = document_texts(pages), page_offsets(pages)
     titles = {p.source: p.title for p in pages}
     chunks = []
-    for source, text in tqdm(texts.items(), desc=f"Chunking ({strategy})", unit="doc", disable=not progress):
+    bar = tqdm(texts.items(), desc=f"Chunking ({strategy})", unit="doc", disable=None if progress else True)
+    for source, text in bar:  # disable=None: no bar when the output is not a terminal
         spans = document_spans(text, titles[source], strategy, budget, size, overlap)
         bodies = [text[s.start:s.end] for s in spans]
         full = [f"{s.heading}\n{b}" if s.heading else b for s, b in zip(spans, bodies, strict=True)]

@@ -336,7 +336,7 @@ def load_pdfs(path: Path | str, options: CleanOptions = CleanOptions(), progress
     files = find_pdfs(path) if path.exists() else []
     if path.is_dir() and not files:
         result.problems.append(Problem(str(path), "no *.pdf files in this folder"))
-    for file in tqdm(files, desc="Loading PDFs", unit="pdf", disable=not progress):
+    for file in tqdm(files, desc="Loading PDFs", unit="pdf", disable=None if progress else True):
         source = file.relative_to(path).as_posix() if path.is_dir() else file.name
         try:
             pages, partial = load_pdf_checked(file, source, options)

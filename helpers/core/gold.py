@@ -14,9 +14,10 @@ One JSON object per line::
 from __future__ import annotations
 
 import json
+import random
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
@@ -53,26 +54,69 @@ class GoldQuestion:
 
 
 # ---------------------------------------------------------------------------------------- loading
-def load_gold(path: Path | str | None = None) -> list[GoldQuestion]:
-    """Read and validate a gold question file (default: the sample corpus's)."""
+RUN_GOLD_FILENAME = "gold_questions.jsonl"  # a run's own gold set (``helpers gold draft``), else the sample's
+
+
+def gold_path(run_root: Path | str | None = None) -> Path:
+    """The gold set a run is evaluated on: ``<run>/gold_questions.jsonl`` when the user wrote one, else the
+    sample corpus's."""
+    own = Path(run_root) / RUN_GOLD_FILENAME if run_root else None
+    return own if own is not None and own.is_file() else GOLD_PATH
+
+
+def load_gold(path: Path | str | None = None, chunks: Iterable[ChunkLike] | None = None
+              ) -> list[GoldQuestion]:
+    """Read and validate a gold question file (default: the sample corpus's), all or nothing.
+
+    Every bad line is named in one :class:`GoldFormatError` (one message per line: not JSON, empty
+    question, missing field, duplicate id and, given ``chunks``, a quote found in no chunk)."""
     path = Path(path or GOLD_PATH)
+    questions, problems = check_gold(path, chunks)
+    if problems:
+        raise GoldFormatError(f"{path}: {len(problems)} line(s) to fix, nothing was loaded:\n"
+                              + "\n".join(problems))
+    return questions
+
+
+def check_gold(path: Path | str, chunks: Iterable[ChunkLike] | None = None
+               ) -> tuple[list[GoldQuestion], list[str]]:
+    """The questions of a gold file and one message per bad line (``file:line: what is wrong``)."""
+    path = Path(path)
     questions: list[GoldQuestion] = []
-    seen: set[str] = set()
+    problems: list[tuple[int, str]] = []
+    line_of: dict[str, int] = {}
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
             where = f"{path.name}:{lineno}"
             try:
-                row = json.loads(line)
+                q = parse_question(json.loads(line), where)
             except json.JSONDecodeError as e:
-                raise GoldFormatError(f"{where}: not valid JSON ({e.msg})") from e
-            q = parse_question(row, where)
-            if q.id in seen:
-                raise GoldFormatError(f"{where}: duplicate id {q.id!r}")
-            seen.add(q.id)
+                problems.append((lineno, f"{where}: not valid JSON ({e.msg})"))
+                continue
+            except GoldFormatError as e:
+                problems.append((lineno, str(e)))
+                continue
+            if q.id in line_of:
+                problems.append((lineno, f"{where}: duplicate id {q.id!r} (first on line {line_of[q.id]})"))
+                continue
+            line_of[q.id] = lineno
             questions.append(q)
-    return questions
+    if chunks is not None:
+        for q, problem in unmatched_quotes(questions, chunks):
+            problems.append((line_of[q.id], f"{path.name}:{line_of[q.id]}: {problem}"))
+    return questions, [message for _, message in sorted(problems, key=lambda p: p[0])]
+
+
+def unmatched_quotes(questions: list[GoldQuestion], chunks: Iterable[ChunkLike]
+                     ) -> list[tuple[GoldQuestion, str]]:
+    """(question, what is wrong) for every evidence quote that no chunk of its document holds."""
+    by_evidence = {f"{q.id}#{i}": (q, ev) for q in questions for i, ev in enumerate(q.evidence)}
+    probes = [GoldQuestion(key, q.question, q.type, True, (ev,)) for key, (q, ev) in by_evidence.items()]
+    found = relevant_chunk_ids(probes, chunks)
+    return [(q, f"quote not found in any chunk of {ev.document!r}: {ev.quote[:60]!r}")
+            for key, (q, ev) in by_evidence.items() if not found[key]]
 
 
 def parse_question(row: object, where: str = "gold question") -> GoldQuestion:
@@ -84,7 +128,9 @@ def parse_question(row: object, where: str = "gold question") -> GoldQuestion:
         raise GoldFormatError(f"{where}: missing field(s) {', '.join(sorted(missing))}")
     for key in ("id", "question"):
         if not isinstance(row[key], str) or not row[key].strip():
-            raise GoldFormatError(f"{where}: {key!r} must be a non-empty string")
+            what = "empty question: write one the passage answers, or delete the line" if key == "question" \
+                else "'id' must be a non-empty string"
+            raise GoldFormatError(f"{where}: {what}")
     if row["type"] not in QUESTION_TYPES:
         raise GoldFormatError(f"{where}: type {row['type']!r} is not one of {', '.join(QUESTION_TYPES)}")
     if not isinstance(row["answerable"], bool):
@@ -217,3 +263,46 @@ def _chunk_fields(chunk: ChunkLike) -> tuple[str, str, str]:
 def _doc_key(source: str) -> str:
     """Documents are compared by file name, so "data/sample/x.pdf" and "x.pdf" are the same."""
     return Path(str(source).replace("\\", "/")).name.casefold()
+
+
+# ----------------------------------------------------------------------------------------- drafting
+def draft_questions(chunks: Sequence[ChunkLike], n: int = 40, seed: int = 42, quote_words: int = 40
+                    ) -> list[dict]:
+    """Gold-format rows for ``n`` chunks spread across the documents, each with an empty question to write.
+
+    Documents take turns (a seeded order of chunks within each), so a short document is not drowned by a
+    long one. The evidence quote is the chunk's first ``quote_words`` words, verbatim; ``passage`` (ignored
+    when loading) is the whole chunk to read, and the reference answer starts as the quote: shorten it.
+    """
+    by_doc: dict[str, list[tuple[str, str, str]]] = {}
+    for c in chunks:
+        cid, text, source = _chunk_fields(c)
+        by_doc.setdefault(Path(source.replace("\\", "/")).name, []).append((cid, text, source))
+    rng = random.Random(seed)
+    for rows in by_doc.values():
+        rng.shuffle(rows)
+    picked: list[tuple[str, str, str]] = []
+    while len(picked) < n and any(by_doc.values()):
+        for document in sorted(by_doc):
+            if by_doc[document] and len(picked) < n:
+                picked.append(by_doc[document].pop())
+    return [{"id": f"draft-{i:03d}", "question": "", "type": "factoid", "answerable": True,
+             "evidence": [{"document": Path(source.replace("\\", "/")).name,
+                           "quote": " ".join(text.split()[:quote_words])}],
+             "reference_answer": " ".join(text.split()[:quote_words]), "passage": text, "chunk_id": cid}
+            for i, (cid, text, source) in enumerate(picked, 1)]
+
+
+def write_draft(rows: list[dict], path: Path | str) -> Path:
+    """One JSON object per line, as ``load_gold`` reads them."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def load_run_gold(run_root: Path | str, chunks: Iterable[ChunkLike]) -> list[GoldQuestion]:
+    """The gold set of a run (see :func:`gold_path`); the user's own file is checked against the chunks
+    too, so a quote that matches nothing is an error rather than a silently dropped question."""
+    path = gold_path(run_root)
+    return load_gold(path, chunks if path != GOLD_PATH else None)

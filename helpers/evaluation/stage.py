@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from helpers.core import config, presets
+from helpers.core import config, console, presets
 from helpers.core.embeddings import EmbeddingStore, run_store
+from helpers.core.gold import load_run_gold
 from helpers.core.io import read_json, write_json
 from helpers.core.schema import Chunk
 from helpers.evaluation.metrics import (
@@ -241,7 +242,7 @@ def build_query_sets(paths: config.RunPaths, chunks: Sequence[Chunk], names: Seq
             sets[name] = ir_from_split(paths.pairs, name, chunks).sample(max_queries)
             continue
         try:
-            sets[name] = ir_from_gold(chunks).sample(max_queries)
+            sets[name] = ir_from_gold(chunks, load_run_gold(paths.root, chunks)).sample(max_queries)
         except (ValueError, FileNotFoundError) as exc:
             skipped[name] = str(exc)
             print(f"Gold questions skipped: {exc}")
@@ -338,6 +339,7 @@ def evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, extra
     from helpers.chunking.chunkers import load_chunks
     from helpers.evaluation.views import save_plots
 
+    console.quiet_libraries()
     profile = profile or config.get_profile()
     sets, skipped = build_query_sets(paths, load_chunks(paths.chunks), query_sets, profile.eval_max_queries)
     info = training_info(paths.model)

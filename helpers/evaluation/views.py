@@ -30,12 +30,14 @@ def metrics_frame(report: dict, query_set: str = "test", metrics=TABLE_METRICS):
 
 
 def paired_frame(report: dict):
-    """Every paired test of every query set: mean difference of ndcg@10 with its interval and p-value."""
+    """Every paired test of every query set: mean difference of ndcg@10 with its interval, p-value and the
+    smallest difference the set detects (80% power)."""
     import pandas as pd
 
     rows = [{"query set": name, "comparison": f"{t['b']} - {t['a']}", "dim": t["dim"],
-             "mean diff": round(t["mean_diff"], 4), "95% CI": f"[{t['ci_low']:.4f}, {t['ci_high']:.4f}]",
-             "p-value": round(t["p_value"], 4), "queries": t["n_queries"]}
+             "mean diff": round(t["mean_diff"], 3), "95% CI": f"[{t['ci_low']:.3f}, {t['ci_high']:.3f}]",
+             "p-value": round(t["p_value"], 4), "queries": t["n_queries"],
+             "detectable": round(t["detectable_diff"], 3) if "detectable_diff" in t else None}
             for name, qs in report["query_sets"].items() for t in qs["paired_tests"]]
     return pd.DataFrame(rows)
 

@@ -1,4 +1,6 @@
-"""What the run report says, section by section, read from the artifacts each stage left on disk."""
+"""What the run report says, read from the artifacts each stage left on disk: first the verdict (did
+fine-tuning help, at which dimension, how sure, what the questions could see), the headline plot and the
+cost; then the details of each stage."""
 
 from __future__ import annotations
 
@@ -7,7 +9,30 @@ from pathlib import Path
 from helpers.core import presets
 from helpers.core.config import RunPaths
 from helpers.core.io import read_json
-from helpers.pipeline.report import Section, Table, key_value_table, write_report
+from helpers.pipeline.report import Section, Table, fmt, key_value_table, link, write_report
+
+TRAINING_LABELS = {
+    "base_model": "Base model",
+    "is_fallback": "Offline stand-in for the requested model",
+    "n_train": "Training pairs",
+    "n_validation": "Validation questions",
+    "steps": "Steps",
+    "epochs": "Epochs",
+    "loss_start": "Loss at the first step",
+    "loss_end": "Loss at the last step",
+    "best_metric": "Best validation nDCG@10 (full dimension)",
+    "train_seconds": "Training time (s, validation included)",
+    "validation_seconds": "of which validation (s)",
+    "pairs_per_second": "Pairs per second",
+    "resumed_from": "Resumed from checkpoint",
+    "cached": "Reused an identical earlier run",
+    "static_model": "Static model trained beside it",
+    "static_pairs_per_second": "Static model: pairs per second",
+    "static_best_metric": "Static model: best validation nDCG@10",
+}
+TOKEN_LABELS = {"min": "shortest", "median": "median", "mean": "mean", "max": "longest",
+                "limit": "model limit", "over_limit": "over the limit"}
+PRECISION_ORDER = ("float32", "int8", "binary")
 
 
 def frame_table(frame) -> Table:
@@ -15,56 +40,109 @@ def frame_table(frame) -> Table:
     if any(name is not None for name in frame.index.names):
         frame = frame.reset_index()
     return [
-        [str(c) for c in frame.columns],
-        *([str(v) for v in row] for row in frame.itertuples(index=False)),
+        [str(c).replace("_", " ") for c in frame.columns],
+        *([fmt(v) for v in row] for row in frame.itertuples(index=False)),
     ]
 
 
-def corpus_section(paths: RunPaths) -> Section | None:
-    report_path = paths.chunks.with_suffix(".report.json")
-    if not report_path.exists():
+def headline_set(report: dict) -> str:
+    """The query set the verdict leads with: hand-written gold questions when there are, else the first."""
+    sets = [name for name, qs in report["query_sets"].items() if qs.get("verdict")]
+    sets = sets or list(report["query_sets"])
+    return "gold" if "gold" in sets else sets[0]
+
+
+def evaluation_verdicts(report: dict) -> list[str]:
+    """One sentence per query set, the headline set first: did fine-tuning beat the base model, dimension
+    by dimension, and the smallest difference the set could detect."""
+    from helpers.evaluation.verdicts import verdict_sentence
+
+    first = headline_set(report)
+    ordered = sorted(report["query_sets"].items(), key=lambda item: item[0] != first)
+    return [f"Fine-tuned vs base on the {verdict_sentence(name, qs)}"
+            for name, qs in ordered if qs["verdict"]]
+
+
+def verdict_section(paths: RunPaths) -> Section | None:
+    """The verdict per query set and dimension, with intervals and detectable differences, and the plot."""
+    if not paths.eval.exists():
         return None
-    r = read_json(report_path)
-    problems = "\n".join(f"- {p}" for p in r.get("problems", [])) or "none"
-    text = (
-        f"{r['documents']} documents, {r['pages']} pages, {r['chunks']} chunks ({r['strategy']} "
-        f"strategy). Dropped chunks by reason: {r.get('dropped') or 'none'}.\n\nUnreadable files: {problems}"
-    )
-    return Section(
-        "Corpus and chunks",
-        text,
-        [key_value_table(r["tokens"])],
-        [paths.root / r["plot"]] if r.get("plot") else [],
-    )
+    from helpers.evaluation.verdicts import VERDICT_HEADER, verdict_table
+
+    report = read_json(paths.eval)
+    sets = {name: qs for name, qs in report["query_sets"].items() if qs.get("verdict")}
+    lines = evaluation_verdicts(report)
+    if report.get("disagreement"):
+        lines.append(report["disagreement"])
+    if not sets:
+        lines.append("No fine-tuned model was compared with its base model in this run.")
+    headline = headline_set(report)
+    sets = dict(sorted(sets.items(), key=lambda item: item[0] != headline))
+    tables = [[VERDICT_HEADER, *verdict_table(qs)] for qs in sets.values()]
+    captions = [f"nDCG@10 on the {name} questions ({qs['n_queries']})" for name, qs in sets.items()]
+    if sets:
+        lines.append("In the tables: the difference is fine-tuned minus base with its 95% interval; "
+                     "detectable is the smallest change these questions would show 4 times in 5 (80% power).")
+    plot = paths.plots / f"ndcg_at_10_vs_dim_{headline}.png"
+    return Section("Verdict: did fine-tuning help?", "\n\n".join(lines), tables, [plot], captions,
+                   anchor="verdict")
 
 
-def pairs_section(paths: RunPaths) -> Section | None:
-    report_path = paths.pairs / "report.json"
-    if not report_path.exists():
+def cost_section(paths: RunPaths) -> Section | None:
+    """What fine-tuning cost (training time) and what an index costs per million chunks at each dimension."""
+    record = paths.root / "stages" / "train.json"
+    text = ""
+    if record.exists():
+        train = read_json(record)
+        summary = train["summary"]
+        text = (f"Training took {_duration(train.get('seconds', summary.get('train_seconds', 0)))} on this "
+                f"machine (the whole stage, the static model included): {summary.get('n_train', '?')} "
+                f"pairs, {summary.get('steps', '?')} steps, "
+                f"{_duration(summary.get('validation_seconds') or 0)} of validation.")
+    tables, captions = [], []
+    if paths.eval.exists():
+        from helpers.evaluation.metrics import bytes_per_vector
+
+        report = read_json(paths.eval)
+        dims = _dims(report)
+        if dims:
+            tables.append([["dims", *PRECISION_ORDER],
+                           *([str(d), *(_size(bytes_per_vector(d, p) * 1e6) for p in PRECISION_ORDER)]
+                             for d in dims)])
+            captions.append("Index storage per million chunks (vectors only)")
+    if not text and not tables:
         return None
-    r = read_json(report_path)
-    generator = r["llm"] or "offline generator (no LLM configured): headings, inverse-cloze, keyphrases"
-    rejections: Table = [
-        ["reason", "count", "example"],
-        *(
-            [reason, str(v["count"]), v["examples"][0]["anchor"] if v["examples"] else ""]
-            for reason, v in r["rejections"].items()
-        ),
-    ]
-    splits: Table = [
-        ["split", "pairs", "chunks"],
-        *([s, str(n), str(r["split_chunks"][s])] for s, n in r["splits"].items()),
-    ]
-    text = (
-        f"Questions made by: {generator}. Generated {r['counts']['generated']}, kept {r['counts']['kept']}, "
-        f"rejected {r['counts']['rejected']}. Leakage check: {'passed' if r['leakage']['ok'] else 'FAILED'}."
-    )
-    if r.get("failures"):
-        text += (f" LLM requests failed for {r['counts']['failed_chunks']} chunks (by cause below); the same "
-                 "command retries exactly those.")
-    failures: Table = [["LLM failure", "chunks"], *([c, str(v["count"])] for c, v in r["failures"].items())]
-    tables = [rejections, splits] + ([failures] if r.get("failures") else [])
-    return Section("Question/passage pairs", text, tables)
+    return Section("Cost", text, tables, captions=captions, anchor="cost")
+
+
+def retrieval_section(paths: RunPaths) -> Section | None:
+    """Every system on every query set, the paired tests, storage vs quality, retention."""
+    if not paths.eval.exists():
+        return None
+    from helpers.evaluation.retention import retention_frame, retention_summary
+    from helpers.evaluation.views import metrics_frame, paired_frame, storage_frame
+
+    report = read_json(paths.eval)
+    retention = report.get("retention")
+    systems = "\n".join(f"- {name}: {_system(s, paths.root)}" for name, s in report["systems"].items())
+    text = "\n\n".join(filter(None, [
+        f"Systems compared:\n{systems}",
+        f"Confidence intervals: {report['confidence']}.",
+        retention_summary(retention) if retention else None,
+        f"All numbers: {link('eval.json', paths.eval, paths.root)}.",
+    ]))
+    tables = [frame_table(metrics_frame(report, name)) for name in report["query_sets"]]
+    captions = [f"Retrieval on the {name} questions (mean [95% interval])" for name in report["query_sets"]]
+    first = headline_set(report)
+    tables += [frame_table(paired_frame(report)), frame_table(storage_frame(report, first))]
+    captions += ["Paired differences of nDCG@10 (bootstrap interval, sign-flip permutation p-value)",
+                 f"Storage vs quality of the fine-tuned model ({first} questions)"]
+    if retention and (frame := retention_frame(retention)) is not None:
+        tables.append(frame_table(frame.rename_axis("system")))
+        captions.append("General retrieval retention (NanoBEIR)")
+    plots = [paths.plots / Path(p).name for p in report.get("plots", [])]  # the run folder may have moved
+    headline = paths.plots / f"ndcg_at_10_vs_dim_{first}.png"
+    return Section("Retrieval in detail", text, tables, [p for p in plots if p != headline], captions)
 
 
 def training_section(paths: RunPaths) -> Section | None:
@@ -72,9 +150,16 @@ def training_section(paths: RunPaths) -> Section | None:
     if not record.exists():
         return None
     summary = read_json(record)["summary"]
-    images = sorted(paths.plots.glob("training*.png"))
-    return Section("Fine-tuning", validation_text(summary.get("validation") or {}),
-                   [key_value_table(summary)], images)
+    files = [link("model/", paths.model, paths.root)]
+    files += [link(name, paths.model / name, paths.root)
+              for name in ("training_config.json", "train_log.json") if (paths.model / name).exists()]
+    if paths.static_model.exists():
+        files.append(link("model_static/", paths.static_model, paths.root))
+    dims = ", ".join(str(d) for d in summary.get("dims") or [])
+    text = f"Matryoshka dimensions: {dims}. " if dims else ""
+    text += validation_text(summary.get("validation") or {}) + f"\n\nFiles: {' · '.join(files)}."
+    table = key_value_table(summary, list(TRAINING_LABELS), TRAINING_LABELS)
+    return Section("Fine-tuning", text, [table], sorted(paths.plots.glob("training*.png")))
 
 
 def validation_text(v: dict) -> str:
@@ -87,49 +172,58 @@ def validation_text(v: dict) -> str:
             "evaluation stage's, which searches every chunk.")
 
 
-def evaluation_verdicts(report: dict) -> list[str]:
-    """One sentence per query set: did fine-tuning beat the base model, dimension by dimension."""
-    from helpers.evaluation.stage import verdict_by_dim
-
-    return [f"Fine-tuned vs base on the {name} questions: {verdict_by_dim(qs['paired_tests'])}"
-            for name, qs in report["query_sets"].items() if qs["verdict"]]
-
-
-def evaluation_section(paths: RunPaths) -> Section | None:
-    if not paths.eval.exists():
+def pairs_section(paths: RunPaths) -> Section | None:
+    report_path = paths.pairs / "report.json"
+    if not report_path.exists():
         return None
-    from helpers.evaluation.retention import retention_frame, retention_summary
-    from helpers.evaluation.views import metrics_frame, paired_frame, storage_frame
+    r = read_json(report_path)
+    generator = r["llm"] or "offline generator (no LLM configured): headings, inverse-cloze, keyphrases"
+    rejections: Table = [
+        ["reason", "count", "example"],
+        *(
+            [reason.replace("_", " "), str(v["count"]), v["examples"][0]["anchor"] if v["examples"] else ""]
+            for reason, v in r["rejections"].items()
+        ),
+    ]
+    splits: Table = [
+        ["split", "pairs", "chunks"],
+        *([s, str(n), str(r["split_chunks"][s])] for s, n in r["splits"].items()),
+    ]
+    held = r.get("chunks", {}).get("held_out_for_test", 0)
+    held_text = (f" The test split also holds the questions on {held} chunks that training never saw, so "
+                 "the verdict rests on more questions." if held else "")
+    text = (
+        f"Questions made by: {generator}. Generated {r['counts']['generated']}, kept {r['counts']['kept']}, "
+        f"rejected {r['counts']['rejected']}. Leakage check: {'passed' if r['leakage']['ok'] else 'FAILED'}."
+        f"{held_text}"
+    )
+    if r.get("failures"):
+        text += (f" LLM requests failed for {r['counts']['failed_chunks']} chunks (by cause below); the same "
+                 "command retries exactly those.")
+    text += f"\n\nFiles: {link('pairs/', paths.pairs, paths.root)}"
+    tables, captions = [rejections, splits], ["Rejected questions", "Splits (by chunk)"]
+    if r.get("failures"):
+        tables.append([["LLM failure", "chunks"], *([c, str(v["count"])] for c, v in r["failures"].items())])
+        captions.append("LLM requests that failed, by cause")
+    return Section("Question/passage pairs", text, tables, captions=captions)
 
-    report = read_json(paths.eval)
-    retention = report.get("retention")
-    systems = "; ".join(
-        f"{name}: {s.get('loaded') or s.get('model')}" + (f" ({s['note']})" if s.get("note") else "")
-        for name, s in report["systems"].items()
+
+def corpus_section(paths: RunPaths) -> Section | None:
+    report_path = paths.chunks.with_suffix(".report.json")
+    if not report_path.exists():
+        return None
+    r = read_json(report_path)
+    problems = "; ".join(r.get("problems", [])) or "none"
+    dropped = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in (r.get("dropped") or {}).items()) or "none"
+    text = (
+        f"{r['documents']} documents, {r['pages']} pages, {r['chunks']} chunks ({r['strategy']} strategy). "
+        f"Dropped chunks: {dropped}. Unreadable or partly read files: {problems}.\n\n"
+        f"Files: {link('chunks.jsonl', paths.chunks, paths.root)}"
     )
-    verdicts = "".join(f"{line}. " for line in evaluation_verdicts(report)).strip()
-    text = "\n\n".join(
-        filter(
-            None,
-            [
-                f"Systems: {systems}.",
-                verdicts,
-                report.get("disagreement"),
-                f"Confidence intervals: {report['confidence']}.",
-                retention_summary(retention) if retention else None,
-            ],
-        )
-    )
-    tables = [frame_table(metrics_frame(report, name)) for name in report["query_sets"]]
-    captions = [f"Retrieval on the {name} questions" for name in report["query_sets"]]
-    first = next(iter(report["query_sets"]))
-    tables += [frame_table(paired_frame(report)), frame_table(storage_frame(report, first))]
-    captions += ["Paired differences of nDCG@10 (bootstrap CI, sign-flip permutation p-value)",
-                 f"Storage vs quality of the fine-tuned model ({first} questions)"]
-    if retention and (frame := retention_frame(retention)) is not None:
-        tables.append(frame_table(frame.rename_axis("system")))
-        captions.append("General retrieval retention (NanoBEIR)")
-    return Section("Retrieval evaluation", text, tables, [Path(p) for p in report.get("plots", [])], captions)
+    tokens = r["tokens"]
+    table: Table = [[TOKEN_LABELS.get(k, k) for k in tokens], [fmt(v) for v in tokens.values()]]
+    return Section("Corpus and chunks", text, [table], [paths.root / r["plot"]] if r.get("plot") else [],
+                   ["Chunk length in tokens"])
 
 
 def rag_section(paths: RunPaths) -> Section | None:
@@ -138,9 +232,10 @@ def rag_section(paths: RunPaths) -> Section | None:
     from helpers.rag.views import scores_table
 
     rows = scores_table(read_json(paths.rag_eval))
-    table: Table = [list(rows[0]), *([str(v) for v in row.values()] for row in rows)] if rows else []
+    table: Table = [list(rows[0]), *([fmt(v) for v in row.values()] for row in rows)] if rows else []
     return Section(
-        "RAG chain scored with RAGAS", "", [table] if table else [], sorted(paths.plots.glob("rag*.png"))
+        "RAG chain scored with RAGAS", f"Files: {link('rag_eval.json', paths.rag_eval, paths.root)}",
+        [table] if table else [], sorted(paths.plots.glob("rag*.png"))
     )
 
 
@@ -161,8 +256,39 @@ def fallback_section(paths: RunPaths) -> Section | None:
 
 
 def write_run_report(paths: RunPaths) -> tuple[Path, Path]:
-    """report.md and report.html for everything this run has produced so far."""
-    builders = (fallback_section, corpus_section, pairs_section, training_section, evaluation_section,
-                rag_section)
+    """report.md and report.html for everything this run has produced so far, the verdict first."""
+    builders = (fallback_section, verdict_section, cost_section, retrieval_section, training_section,
+                pairs_section, corpus_section, rag_section)
     sections = [s for s in (b(paths) for b in builders) if s is not None]
     return write_report(paths, f"Run report: {paths.root.name}", sections)
+
+
+def _system(system: dict, root: Path) -> str:
+    """Who made a system's numbers, folders inside the run as links."""
+    name = system.get("loaded") or system.get("model") or ""
+    path = Path(name)
+    shown = link(path.name + "/", path, root) if path.is_absolute() and path.is_relative_to(root) else name
+    return shown + (f" ({system['note']})" if system.get("note") else "")
+
+
+def _dims(report: dict) -> list[int]:
+    from helpers.evaluation.systems import FINETUNED
+
+    system = report["systems"].get(FINETUNED) or next(
+        (s for s in report["systems"].values() if s.get("dims")), {})
+    return list(system.get("dims") or [])
+
+
+def _size(n_bytes: float) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.3g} {unit}"
+    return f"{n_bytes:.0f} B"
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(float(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes} min {rest:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"

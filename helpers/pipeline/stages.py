@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 
 from helpers.core import presets
 from helpers.pipeline.runner import RunSettings, Stage
@@ -60,15 +61,22 @@ def _model(s: RunSettings) -> dict:
     return {"model": s.model_id, "preset": s.preset.as_dict()}
 
 
+def _gold(s: RunSettings) -> Path:
+    """The run's own gold questions (``helpers gold draft``) when written, else the sample's."""
+    from helpers.core.gold import gold_path
+
+    return gold_path(s.paths.root)
+
+
 STAGES: list[Stage] = [
     Stage("chunk", lambda s: [s.pdf_dir], lambda p: p.chunks, _chunk, _model),
     Stage("questions", lambda s: [s.paths.chunks], lambda p: p.pairs, _questions,
           lambda s: {"profile": _profile(s), "generator": s.generator}),
     Stage("train", lambda s: [s.paths.pairs], lambda p: p.model, _train,
           lambda s: {"profile": _profile(s), **_model(s)}),
-    Stage("evaluate", lambda s: [s.paths.chunks, s.paths.pairs, s.paths.model], lambda p: p.eval, _evaluate,
-          _model),
-    Stage("rag", lambda s: [s.paths.chunks, s.paths.pairs, s.paths.model], lambda p: p.rag_eval, _rag,
-          lambda s: {"profile": _profile(s), **_model(s)}),
+    Stage("evaluate", lambda s: [s.paths.chunks, s.paths.pairs, s.paths.model, _gold(s)], lambda p: p.eval,
+          _evaluate, _model),
+    Stage("rag", lambda s: [s.paths.chunks, s.paths.pairs, s.paths.model, _gold(s)], lambda p: p.rag_eval,
+          _rag, lambda s: {"profile": _profile(s), **_model(s)}),
 ]
 STAGE_NAMES = [stage.name for stage in STAGES]

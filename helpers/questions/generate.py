@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import random
 from collections import Counter
 from collections.abc import Iterator
@@ -43,6 +44,7 @@ from helpers.questions.pairs import (
     check_leakage,
     generator_counts,
     make_pair,
+    normalize,
     rejection_summary,
     save_pairs,
     split_pairs,
@@ -140,7 +142,8 @@ async def _generate_async(chunks: list[Chunk], n: int, settings: LLMSettings, ca
     questions: dict[str, list[str]] = {}
     semaphore, limiter = asyncio.Semaphore(concurrency), RateLimiter(rpm)
     client = make_client(settings)
-    bar = tqdm(total=len(chunks), desc="Generating questions", unit="chunk", disable=not progress)
+    bar = tqdm(total=len(chunks), desc="Generating questions", unit="chunk",
+               disable=None if progress else True)  # None: no bar when the output is not a terminal
     waits = Waits(bar, settings.timeout_s, failures_to_stop=2 * concurrency)
 
     def fail(chunk: Chunk, reason: str, example: str = "") -> None:
@@ -279,21 +282,22 @@ def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Pr
     profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
     chunks = load_chunks(chunks_path)
     chosen = select_chunks(chunks, profile.max_chunks, seed)
-    mode, settings = resolve_generator(generator, settings)
     n = profile.questions_per_chunk
+    held_out = held_out_test_chunks(chunks, chosen, profile.test_questions, n, seed)
+    mode, settings = resolve_generator(generator, settings)
     if mode == "llm":
-        result = generate(chosen, n, settings, cache_dir or DEFAULT_CACHE_DIR, progress=progress)
+        result = generate(chosen + held_out, n, settings, cache_dir or DEFAULT_CACHE_DIR, progress=progress)
     else:
-        result = generate_offline(chosen, n, seed=seed, progress=progress)
+        result = generate_offline(chosen + held_out, n, seed=seed, progress=progress)
     embedder = _embedding_model(model)
     kept, rejected = validate(result.pairs, embedder)
-    dataset = split_with_causes(kept, result.failures, seed)
+    dataset = split_with_causes(kept, result.failures, seed, test_only={c.id for c in held_out})
     report = {
         "generator": result.generator, "generators": generator_counts(kept),
         "prompt_version": PROMPT_VERSION if mode == "llm" else None,
         "llm": settings.public() if mode == "llm" else None,
         "profile": profile.name, "seed": seed, "questions_per_chunk": n,
-        "chunks": {"total": len(chunks), "used": len(chosen)},
+        "chunks": {"total": len(chunks), "used": len(chosen), "held_out_for_test": len(held_out)},
         "counts": {"requested": result.requested, "generated": len(result.pairs), "kept": len(kept),
                    "rejected": len(rejected), "failed_chunks": len(result.failures)},
         "rejections": rejection_summary(rejected), "failures": failure_summary(result.failures),
@@ -310,10 +314,10 @@ def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Pr
     return report
 
 
-def split_with_causes(kept: list[dict], failures: list[dict], seed: int):
+def split_with_causes(kept: list[dict], failures: list[dict], seed: int, test_only: set[str]):
     """``split_pairs``; when too few pairs are left, the error leads with the LLM's failures and the fix."""
     try:
-        return split_pairs(kept, seed=seed)
+        return split_pairs(kept, seed=seed, test_only=test_only)
     except ValueError as exc:
         if not failures:
             raise
@@ -322,6 +326,21 @@ def split_with_causes(kept: list[dict], failures: list[dict], seed: int):
             f"too few pairs are left: {exc} Fix the endpoint (see the causes; {TIMEOUT_ENV} and "
             f"{ATTEMPTS_ENV} set its timeout and retries) and run the same command again: only the failed "
             "chunks are asked again. Or use --generator offline.") from None
+
+
+def held_out_test_chunks(chunks: list[Chunk], chosen: list[Chunk], test_questions: int | None,
+                         questions_per_chunk: int, seed: int = 42, test_ratio: float = 0.1) -> list[Chunk]:
+    """Chunks left out of ``chosen`` that only the test split uses, enough for about ``test_questions``
+    (with the test share of ``chosen``); a seeded sample, none when there are no spare chunks."""
+    if not test_questions:
+        return []
+    ids, texts = {c.id for c in chosen}, {normalize(c.text) for c in chosen}
+    spare = [c for c in chunks if c.id not in ids and normalize(c.text) not in texts]
+    wanted = math.ceil(test_questions / max(1, questions_per_chunk)) - round(len(chosen) * test_ratio)
+    if wanted <= 0 or not spare:
+        return []
+    picked = sorted(random.Random(seed).sample(range(len(spare)), min(wanted, len(spare))))
+    return [spare[i] for i in picked]
 
 
 def select_chunks(chunks: list[Chunk], max_chunks: int | None, seed: int = 42) -> list[Chunk]:
@@ -370,8 +389,13 @@ def describe_report(report: dict) -> str:
     splits = " / ".join(f"{name} {size}" for name, size in report["splits"].items())
     return (f"{report['generator']}: kept {counts['kept']} of {counts['generated']} questions "
             f"({counts['requested']} requested, {counts['failed_chunks']} chunks failed)\n"
-            f"rejected: {reasons}\nsplits: {splits}; leakage check: "
+            f"rejected: {reasons}\nsplits: {splits}{_held_out(report)}; leakage check: "
             f"{'passed' if report['leakage']['ok'] else 'FAILED'}")
+
+
+def _held_out(report: dict) -> str:
+    held = report["chunks"].get("held_out_for_test", 0)
+    return f" (test includes questions on {held} chunks held out from training)" if held else ""
 
 
 def _embedding_model(model):

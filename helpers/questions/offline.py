@@ -33,7 +33,7 @@ def generate_offline(chunks: list[Chunk], n_per_chunk: int, seed: int = 42,
     phrases = keyphrases([c.text for c in chunks])
     pairs = []
     for chunk, chunk_phrases in tqdm(list(zip(chunks, phrases, strict=True)), desc="Offline questions",
-                                     unit="chunk", disable=not progress):
+                                     unit="chunk", disable=None if progress else True):
         pairs += offline_questions(chunk, chunk_phrases, n_per_chunk, random.Random(f"{seed}:{chunk.id}"))
     return GenerationResult(pairs, "offline", requested=n_per_chunk * len(chunks))
 

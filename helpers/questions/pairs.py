@@ -183,20 +183,23 @@ class LeakageError(ValueError):
     """An evaluation split shares chunks, passages or (near-)identical questions with another split."""
 
 
-def split_pairs(pairs: list[dict], ratios: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 42):
+def split_pairs(pairs: list[dict], ratios: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 42,
+                test_only: set[str] = frozenset()):
     """A ``DatasetDict`` (train, validation, test) split BY PASSAGE: all questions of a chunk, and of any
-    chunk with the same text, land in one split. Split sizes follow ``ratios`` in passages."""
+    chunk with the same text, land in one split. Split sizes follow ``ratios`` in passages; the questions
+    on chunks in ``test_only`` (held out from training) go to the test split on top."""
     if len(ratios) != 3 or min(ratios) < 0 or abs(sum(ratios) - 1) > 1e-6:
         raise ValueError(f"ratios must be three non-negative numbers that sum to 1, got {ratios}")
     groups: dict[str, list[dict]] = defaultdict(list)
     for pair in pairs:
         groups[normalize(pair["positive"])].append(pair)
-    if len(groups) < 3:
-        raise ValueError(f"Need questions on at least 3 different chunks to split, got {len(groups)}.")
-    keys = sorted(groups)
+    held_out = sorted(k for k, group in groups.items() if any(p["chunk_id"] in test_only for p in group))
+    keys = sorted(set(groups) - set(held_out))
+    if len(keys) < 3:
+        raise ValueError(f"Need questions on at least 3 different chunks to split, got {len(keys)}.")
     random.Random(seed).shuffle(keys)
     n_val, n_test = (max(1 if r > 0 else 0, round(len(keys) * r)) for r in ratios[1:])
-    assigned = {"validation": keys[:n_val], "test": keys[n_val:n_val + n_test],
+    assigned = {"validation": keys[:n_val], "test": keys[n_val:n_val + n_test] + held_out,
                 "train": keys[n_val + n_test:]}
     order = {pair["id"]: i for i, pair in enumerate(pairs)}
     rows = {name: sorted((p for k in ks for p in groups[k]), key=lambda p: order[p["id"]])

@@ -78,5 +78,8 @@ def capped(rows: Sequence[EvalQuestion], cap: int | None, seed: int = 42) -> lis
 def query_sets(paths: config.RunPaths, chunks: Sequence[Chunk], max_questions: int | None = None,
                gold: Sequence | None = None) -> dict[str, list[EvalQuestion]]:
     """The gold questions and the synthetic test split, each capped at ``max_questions``."""
+    from helpers.core.gold import load_run_gold
+
+    gold = load_run_gold(paths.root, chunks) if gold is None else gold
     sets = {"gold": gold_questions(chunks, gold), "synthetic test": synthetic_questions(paths.pairs, chunks)}
     return {name: capped(rows, max_questions) for name, rows in sets.items()}

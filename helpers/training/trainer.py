@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 from helpers.core import config as kit_config
-from helpers.core import presets
+from helpers.core import console, presets
 from helpers.core.diskspace import DiskFullError, is_disk_full
 from helpers.core.embeddings import EmbeddingStore, StoredEncoder, run_store
 from helpers.core.io import read_json, read_jsonl, write_json
@@ -34,6 +34,7 @@ from helpers.core.models import is_static, load_embedding_model
 from helpers.training.checkpoints import marker_callback, newest_complete, training_disk_bytes
 from helpers.training.dims import matryoshka_dims
 from helpers.training.plots import plot_training_curves
+from helpers.training.progress import quiet_progress
 from helpers.training.rotation import add_corpus_rotation
 
 PAIR_COLUMNS = ("anchor", "positive")
@@ -394,6 +395,7 @@ def finetune(
     checkpoint (validation nDCG@10 at the full dimension) is saved to ``output_dir`` with its model card,
     ``training_config.json`` and ``train_log.json``.
     """
+    console.quiet_libraries()
     pairs_dir, output_dir = Path(pairs_dir), Path(output_dir)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else output_dir.parent / CHECKPOINTS_DIRNAME
     pairs = load_pairs(pairs_dir)
@@ -471,14 +473,17 @@ def _build_trainer(model, loaded, cfg, dims, pairs, corpus, checkpoint_dir, prog
     args = training_arguments(cfg, checkpoint_dir, steps, query_prompt=query_prompt, metric=metric,
                               progress=progress, world_size=world_size)
     _describe_model_card(model, loaded, pairs)
-    return SentenceTransformerTrainer(
+    trainer = SentenceTransformerTrainer(
         model=model,
         args=args,
         train_dataset=training_columns(pairs["train"]),
         loss=build_loss(model, cfg, dims),
         evaluator=evaluator,
         callbacks=[nan_callback(), marker_callback(), *(callbacks or [])],
-    ), validation_info
+    )
+    if not console.verbose():
+        quiet_progress(trainer, progress)
+    return trainer, validation_info
 
 
 def describe_validation(validation, searched: dict[str, str], corpus: dict[str, str], seed: int,

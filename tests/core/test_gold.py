@@ -171,3 +171,53 @@ def test_load_gold_rejects_duplicate_ids(tmp_path):
 def test_default_path_is_the_sample_gold_set():
     gold = load_gold()
     assert len(gold) >= 150 and all(isinstance(q, GoldQuestion) for q in gold)
+
+
+# ------------------------------------------------------------------------------------- your own gold
+def _doc_chunks() -> list[dict]:
+    texts = {"a.pdf": ["Alpha policy says badges are worn at all times inside the lab building.",
+                       "Alpha visitors sign in at the front desk and get a paper badge for the day."],
+             "b.pdf": ["Beta rules: backups run every night at two and are kept for ninety days."]}
+    return [_chunk(f"{doc}-{i}", text, f"pdfs/{doc}")
+            for doc, ts in texts.items() for i, text in enumerate(ts)]
+
+
+def test_a_malformed_gold_file_names_every_bad_line_once_and_loads_nothing(tmp_path):
+    from helpers.core.gold import draft_questions, write_draft
+
+    rows = draft_questions(_doc_chunks(), n=3)
+    rows[0]["question"] = "Who wears badges in the lab?"
+    rows[2]["question"] = "How long are backups kept?"
+    missing = {"document": "a.pdf", "quote": "visitors leave through the loading dock gate"}
+    bad_quote = dict(rows[0], id="own-1", question="Where do visitors sign in?", evidence=[missing])
+    duplicate = dict(rows[2], question="When do backups run?")
+    path = write_draft([*rows, bad_quote, duplicate], tmp_path / "gold_questions.jsonl")
+
+    with pytest.raises(GoldFormatError) as caught:
+        load_gold(path, _doc_chunks())
+    lines = str(caught.value).splitlines()
+    assert "nothing was loaded" in lines[0] and len(lines) == 4
+    assert lines[1].startswith("gold_questions.jsonl:2: empty question")
+    assert lines[2].startswith("gold_questions.jsonl:4: quote not found in any chunk of 'a.pdf'")
+    assert lines[3] == "gold_questions.jsonl:5: duplicate id 'draft-003' (first on line 3)"
+
+
+def test_a_filled_draft_loads_and_spreads_over_the_documents(tmp_path):
+    from helpers.core.gold import draft_questions, write_draft
+
+    rows = draft_questions(_doc_chunks(), n=2)
+    assert sorted(row["evidence"][0]["document"] for row in rows) == ["a.pdf", "b.pdf"]
+    assert all(row["question"] == "" for row in rows)
+    for row in rows:
+        row["question"] = f"What does {row['evidence'][0]['document']} say?"
+    questions = load_gold(write_draft(rows, tmp_path / "g.jsonl"), _doc_chunks())
+    assert [q.id for q in questions] == ["draft-001", "draft-002"]
+    assert relevant_chunk_ids(questions, _doc_chunks())["draft-002"] == {"b.pdf-0"}
+
+
+def test_the_run_gold_file_replaces_the_sample_one(tmp_path):
+    from helpers.core.gold import GOLD_PATH, gold_path
+
+    assert gold_path(tmp_path) == GOLD_PATH
+    (tmp_path / "gold_questions.jsonl").write_text("")
+    assert gold_path(tmp_path) == tmp_path / "gold_questions.jsonl"

@@ -194,7 +194,7 @@ def test_static_models_are_rows_of_the_same_table_with_encode_speed(chunks, data
                                                                       static_model_path):
     from helpers.core.hf import fallback_model_path
     from helpers.evaluation.views import SPEED_COLUMN, metrics_frame
-    from helpers.pipeline.run_report import evaluation_section
+    from helpers.pipeline.run_report import retrieval_section
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     paths = config.RunPaths(tmp_path / "run")
@@ -215,7 +215,7 @@ def test_static_models_are_rows_of_the_same_table_with_encode_speed(chunks, data
     assert table.loc[("static", "256"), SPEED_COLUMN] == systems["static"]["sentences_per_s"]
     assert table.loc[("bm25", "full"), SPEED_COLUMN] == ""
     assert report["retention"]["skipped"] and report["retention"]["reason"] == "HF_HUB_OFFLINE is set"
-    assert "skipped: HF_HUB_OFFLINE is set" in evaluation_section(paths).text
+    assert "skipped: HF_HUB_OFFLINE is set" in retrieval_section(paths).text
 
 
 def test_disagreement_is_a_plain_sentence():
@@ -289,3 +289,14 @@ def test_verdict_by_dim_groups_the_dimensions_by_outcome():
              test("bm25", "384", 0.08, 0.001)]
     assert verdict_by_dim(tests) == "no clear difference at 384 dims; helped at 128, 64 dims"
     assert verdict_by_dim([test("base", "64", -0.1, 0.01)]) == "hurt at 64 dims"
+
+
+def test_detectable_difference_is_2_8_standard_errors_and_halves_with_four_times_the_queries():
+    from helpers.evaluation.stats import detectable_difference
+
+    rng = np.random.default_rng(1)
+    diff = rng.normal(0.0, 0.2, 400)
+    few, many = detectable_difference(diff[:100]), detectable_difference(diff)
+    assert few == pytest.approx(2.8 * diff[:100].std() / 10, rel=0.15)
+    assert many == pytest.approx(few / 2, rel=0.2)
+    assert paired_test(diff[:100], np.zeros(100))["detectable_diff"] == pytest.approx(few, rel=0.01)

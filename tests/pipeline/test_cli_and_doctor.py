@@ -116,16 +116,50 @@ def test_final_summary_says_whether_fine_tuning_helped(tmp_path, monkeypatch, ca
     monkeypatch.setattr(pipeline, "run_all", lambda stages, settings: {"evaluate": {"seconds": 1.5}})
     monkeypatch.setattr(run_report, "write_run_report",
                         lambda paths: (paths.root / "report.md", paths.root / "report.html"))
-    tests = [{"a": "base", "dim": "384", "mean_diff": -0.001, "p_value": 0.8},
-             {"a": "base", "dim": "64", "mean_diff": 0.1, "p_value": 0.001}]
+    tests = [{"a": "base", "dim": "384", "mean_diff": -0.001, "ci_low": -0.02, "ci_high": 0.02,
+              "p_value": 0.8, "detectable_diff": 0.031, "n_queries": 40},
+             {"a": "base", "dim": "64", "mean_diff": 0.1, "ci_low": 0.06, "ci_high": 0.14, "p_value": 0.001,
+              "detectable_diff": 0.052, "n_queries": 40}]
+    metrics = {s: {d: {"ndcg@10": {"mean": m}} for d, m in (("384", 0.8), ("64", 0.7))}
+               for s in ("base", "fine-tuned")}
     write_json(config.run_paths("r", tmp_path).eval,
-               {"query_sets": {"gold": {"verdict": "no clear difference", "paired_tests": tests}}})
-    by_dim = "no clear difference at 384 dims; helped at 64 dims"
+               {"query_sets": {"gold": {"verdict": "no clear difference", "paired_tests": tests,
+                                        "n_queries": 40, "metrics": metrics}}})
 
     assert cli.main(["evaluate", "--runs-dir", str(tmp_path), "--run", "r"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert ["evaluate", "1.5", "s", "eval.json"] in [line.split() for line in lines]
+    assert ("Fine-tuned vs base on the gold questions (40): no clear difference at 384 dims; helped at 64 "
+            "dims. With 40 questions a change smaller than 0.052 nDCG@10 at 64 dims would go unseen (80% "
+            "power).") in lines
+    assert ["64", "0.700", "0.700", "+0.100", "+0.060", "to", "+0.140", "0.052", "helped"] in [
+        line.split() for line in lines]
+
+
+def test_gold_draft_then_check_names_the_empty_questions_until_they_are_written(tmp_path, capsys):
+    import json
+
+    from helpers.chunking.chunkers import save_chunks
+    from helpers.core import config
+    from helpers.testing.chunks import sample_chunks
+
+    paths = config.run_paths("r", tmp_path)
+    save_chunks(sample_chunks(6), paths.chunks)
+    where = ["--runs-dir", str(tmp_path), "--run", "r"]
+    assert cli.main(["gold", "draft", "-n", "3", *where]) == 0
+    gold = paths.root / "gold_questions.jsonl"
+    assert "Drafted 3 chunks from 1 documents" in capsys.readouterr().out
+    assert cli.main(["gold", "draft", "-n", "3", *where]) == 2  # never overwritten by accident
+    capsys.readouterr()
+
+    assert cli.main(["gold", "check", *where]) == 2
     out = capsys.readouterr().out
-    assert "evaluate   1.5 s" in out
-    assert f"Fine-tuned vs base on the gold questions: {by_dim}" in out
+    assert out.count("empty question") == 3 and "gold_questions.jsonl:3: empty question" in out
+    rows = [json.loads(line) for line in gold.read_text().splitlines()]
+    gold.write_text("".join(json.dumps(row | {"question": f"What does clause {i} say?"}) + "\n"
+                            for i, row in enumerate(rows)))
+    assert cli.main(["gold", "check", *where]) == 0
+    assert "3 questions, all with evidence in the chunks" in capsys.readouterr().out
 
 
 def test_doctor_fails_when_the_runs_folder_is_not_writable(monkeypatch, tmp_path, capsys):

@@ -17,8 +17,29 @@ def test_report_writes_markdown_and_self_contained_html(tmp_path):
                         [paths.plots / "ndcg.png"])]
     md, html = write_report(paths, "Run report", sections)
     text = md.read_text()
-    assert "## Retrieval" in text and "| ndcg@10 | 0.8123 |" in text and "](plots/ndcg.png)" in text
+    assert "## Retrieval" in text and "| ndcg@10 | 0.812 |" in text and "](plots/ndcg.png)" in text
     page = html.read_text()
     embedded = base64.b64encode((paths.plots / "ndcg.png").read_bytes()).decode()
     assert f"data:image/png;base64,{embedded}" in page
-    assert "Fine-tuned &lt;beats&gt; base." in page and "<td>0.8123</td>" in page
+    assert "Fine-tuned &lt;beats&gt; base." in page and "<td>0.812</td>" in page
+
+
+def test_the_run_report_opens_with_the_verdict_in_plain_words_and_links_its_files(recorded_run):
+    import re
+
+    from helpers.pipeline.run_report import write_run_report
+
+    md, html = (p.read_text() for p in write_run_report(recorded_run))
+
+    sections = re.findall(r"^## (.+)$", md, re.M)
+    assert sections[0] == "Verdict: did fine-tuning help?" and sections[1] == "Cost"
+    verdict = md.split("\n## ")[1]
+    assert "Fine-tuned vs base on the gold questions" in verdict and "would go unseen (80% power)" in verdict
+    assert "| dims | base | fine-tuned | difference | 95% interval | detectable | verdict |" in verdict
+    assert "per million chunks" in md.split("\n## ")[2] and "| 128 | 512 MB | 128 MB | 16 MB |" in md
+    order = [html.index(s) for s in ("<section id='verdict'>", "<section id='cost'>", "<h2>Fine-tuning")]
+    assert order == sorted(order)
+    for raw_key in ("is_fallback", "best_metric_name", "resumed_from", "cached", "n_train", "over_limit"):
+        assert raw_key not in md, raw_key
+    assert "<a href='eval.json'>eval.json</a>" in html and "[model/](model/)" in md
+    assert not re.search(r"\d\.\d{5,}", md), "numbers are rounded for reading"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -121,7 +122,9 @@ def test_timeout_and_attempts_are_settings_from_the_environment_and_the_cli(monk
     assert cli.main(["questions", "--runs-dir", str(tmp_path), "--llm-attempts", "0"]) == 2
 
 
-def test_a_hanging_endpoint_costs_a_bounded_time_and_progress_says_what_it_waits_on(tmp_path, capsys):
+def test_a_hanging_endpoint_costs_a_bounded_time_and_progress_says_what_it_waits_on(tmp_path, capsys,
+                                                                                      monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # progress bars show in a terminal only
     with FakeLLM(lambda body, attempt: Reply(delay_s=10)) as llm:
         settings = LLMSettings(model="fake-model", base_url=llm.base_url, api_key="sk-x", timeout_s=0.3,
                                max_attempts=2)

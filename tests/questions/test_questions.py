@@ -180,3 +180,19 @@ def test_select_chunks_samples_with_a_seed_and_keeps_order():
     assert len(chosen) == 10 and chosen == select_chunks(chunks, 10, seed=5)
     assert [chunks.index(c) for c in chosen] == sorted(chunks.index(c) for c in chosen)
     assert select_chunks(chunks, None) == chunks
+
+
+def test_held_out_chunks_grow_the_test_split_only():
+    from helpers.questions.generate import held_out_test_chunks
+
+    chunks = sample_chunks(40)
+    chosen = select_chunks(chunks, 20, seed=1)
+    held = held_out_test_chunks(chunks, chosen, test_questions=30, questions_per_chunk=2)
+    assert len(held) == 15 - 2 and not {c.id for c in held} & {c.id for c in chosen}
+    assert held_out_test_chunks(chunks, chosen, None, 2) == []
+    assert len(held_out_test_chunks(chunks, chosen, 1000, 2)) == 20  # as many as the corpus allows
+    pairs = _pairs_on(chosen + held)
+    dataset = split_pairs(pairs, seed=0, test_only={c.id for c in held})
+    assert {c.id for c in held} <= set(dataset["test"]["chunk_id"])
+    trained_on = set(dataset["train"]["chunk_id"]) | set(dataset["validation"]["chunk_id"])
+    assert not {c.id for c in held} & trained_on
