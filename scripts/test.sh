@@ -8,4 +8,4 @@ export KIT_PROFILE=smoke MPLBACKEND=Agg
 KIT_RUNS_DIR="$(mktemp -d)"
 export KIT_RUNS_DIR
 trap 'rm -rf "$KIT_RUNS_DIR"' EXIT
-python -m pytest tests benchmarks/corpora notebooks --nbval-lax "$@"
+python -m pytest tests notebooks benchmarks/corpora --nbval-lax "$@"
