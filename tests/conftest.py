@@ -1,6 +1,8 @@
-"""Shared fixtures: the offline fallback model, loaded once per test session."""
+"""Shared fixtures: the offline fallback model, loaded once per test session; a spy on encoding."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 import pytest
 
@@ -19,3 +21,23 @@ def static_model_path():
     from helpers.core.static_models import distilled_static_path
 
     return distilled_static_path()
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Texts encoded, per (model fingerprint, prompt, text), through any SentenceTransformer."""
+    from sentence_transformers import SentenceTransformer
+
+    from helpers.core.embeddings import model_fingerprint
+
+    counts: Counter = Counter()
+    encode = SentenceTransformer.encode
+
+    def counting(self, inputs, *args, **kwargs):
+        fingerprint = model_fingerprint(self)
+        prompt = kwargs.get("prompt") or kwargs.get("prompt_name")
+        counts.update((fingerprint, prompt, s) for s in ([inputs] if isinstance(inputs, str) else inputs))
+        return encode(self, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformer, "encode", counting)
+    return counts

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections import Counter
 
 import numpy as np
 import pytest
@@ -16,24 +15,6 @@ from helpers.core.embeddings import EmbeddingStore, StoredEncoder, StoreMismatch
 
 TEXTS = ["Passwords have at least fourteen characters.", "Laptops carry full-disk encryption.",
          "Expense claims are filed within 60 days."]
-
-
-@pytest.fixture
-def spy(monkeypatch):
-    """Texts encoded, per (model fingerprint, prompt, text), through any SentenceTransformer."""
-    from sentence_transformers import SentenceTransformer
-
-    counts: Counter = Counter()
-    encode = SentenceTransformer.encode
-
-    def counting(self, inputs, *args, **kwargs):
-        fingerprint = model_fingerprint(self)
-        prompt = kwargs.get("prompt") or kwargs.get("prompt_name")
-        counts.update((fingerprint, prompt, s) for s in ([inputs] if isinstance(inputs, str) else inputs))
-        return encode(self, inputs, *args, **kwargs)
-
-    monkeypatch.setattr(SentenceTransformer, "encode", counting)
-    return counts
 
 
 @pytest.fixture

@@ -15,24 +15,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def spy(monkeypatch):
-    """Texts encoded, per (model fingerprint, prompt, text), through any SentenceTransformer."""
-    from sentence_transformers import SentenceTransformer
-
-    counts: Counter = Counter()
-    encode = SentenceTransformer.encode
-
-    def counting(self, inputs, *args, **kwargs):
-        fingerprint = model_fingerprint(self)
-        prompt = kwargs.get("prompt") or kwargs.get("prompt_name")
-        counts.update((fingerprint, prompt, s) for s in ([inputs] if isinstance(inputs, str) else inputs))
-        return encode(self, inputs, *args, **kwargs)
-
-    monkeypatch.setattr(SentenceTransformer, "encode", counting)
-    return counts
-
-
-@pytest.fixture
 def run(tmp_path):
     """A run folder: 16 chunks, pairs with train / validation / test splits, and a tiny random base."""
     from datasets import Dataset, DatasetDict
