@@ -39,7 +39,7 @@ class Profile:
     """Sizes of every stage; ``smoke`` finishes the course in minutes on 2 CPU cores."""
 
     name: str
-    max_chunks: int | None  # chunks sent to question generation (None: all)
+    max_chunks: int | None  # chunks the LLM writes questions for (None: all; offline questions cover all)
     questions_per_chunk: int
     epochs: int
     batch_size: int
@@ -47,9 +47,12 @@ class Profile:
     eval_max_queries: int | None  # cap on evaluation queries (None: all)
     rag_max_questions: int | None = None  # cap per query set on RAG chain + RAGAS questions (None: all)
     validation_distractors: int = 64  # chunks besides their own that validation questions search in training
-    # Synthetic test questions to aim for: chunks beyond ``max_chunks`` are held out for the test split until
-    # it has about this many, so the verdict can see a 0.05 nDCG@10 change (None: the 10% split only).
+    # Synthetic test questions to aim for: chunks training does not use (beyond ``max_chunks`` for the LLM,
+    # beyond ``max_train_pairs`` offline) go to the test split until it has about this many, so the verdict
+    # can see a 0.05 nDCG@10 change (None: the 10% split only).
     test_questions: int | None = None
+    max_train_pairs: int | None = None  # training pairs, whole chunks at a time (None: every one)
+    validation_questions: int | None = None  # validation questions, whole chunks at a time (None: all)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -58,11 +61,14 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", max_chunks=120, questions_per_chunk=2, epochs=1, batch_size=32,
                      max_seq_length=256, eval_max_queries=None, rag_max_questions=30,
-                     validation_distractors=64, test_questions=300),
+                     validation_distractors=64, test_questions=300, max_train_pairs=400,
+                     validation_questions=60),
     "workshop": Profile("workshop", max_chunks=None, questions_per_chunk=3, epochs=2, batch_size=32,
-                        max_seq_length=512, eval_max_queries=None, validation_distractors=500),
+                        max_seq_length=512, eval_max_queries=None, validation_distractors=500,
+                        validation_questions=300),
     "full": Profile("full", max_chunks=None, questions_per_chunk=5, epochs=5, batch_size=64,
-                    max_seq_length=512, eval_max_queries=None, validation_distractors=2000),
+                    max_seq_length=512, eval_max_queries=None, validation_distractors=2000,
+                    validation_questions=1000),
 }
 
 

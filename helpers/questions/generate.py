@@ -18,6 +18,7 @@ import random
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 from helpers.core import config
@@ -41,6 +42,7 @@ from helpers.core.schema import Chunk
 from helpers.questions.offline import generate_offline
 from helpers.questions.pairs import (
     GenerationResult,
+    SplitBudget,
     check_leakage,
     generator_counts,
     make_pair,
@@ -272,6 +274,9 @@ def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Pr
                 settings: LLMSettings | None = None, progress: bool = True) -> dict:
     """Chunks -> questions (LLM or offline) -> validated pairs -> split by chunk -> ``out_dir``.
 
+    Offline, every chunk gets questions; the LLM is asked about the profile's ``max_chunks``. The splits
+    then take whole chunks up to the profile's budget (training pairs, validation and test questions).
+
     ``generator``: "auto" (the LLM when one is configured, else offline), "llm" or "offline".
     ``model``: an embedding model (id, ``LoadedModel`` or SentenceTransformer) for near-duplicate
     detection and the leakage check; without one, duplicates are found by normalized text only.
@@ -281,17 +286,21 @@ def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Pr
 
     profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
     chunks = load_chunks(chunks_path)
-    chosen = select_chunks(chunks, profile.max_chunks, seed)
     n = profile.questions_per_chunk
-    held_out = held_out_test_chunks(chunks, chosen, profile.test_questions, n, seed)
     mode, settings = resolve_generator(generator, settings)
-    if mode == "llm":
+    if mode == "llm":  # LLM calls cost: at most max_chunks chunks, plus some only the test split uses
+        chosen = select_chunks(chunks, profile.max_chunks, seed)
+        held_out = held_out_test_chunks(chunks, chosen, profile.test_questions, n, seed)
         result = generate(chosen + held_out, n, settings, cache_dir or DEFAULT_CACHE_DIR, progress=progress)
-    else:
-        result = generate_offline(chosen + held_out, n, seed=seed, progress=progress)
+    else:  # offline questions are free: every chunk gets them, the split budget caps what training uses
+        chosen, held_out = list(chunks), []
+        result = generate_offline(chunks, n, seed=seed, progress=progress)
     embedder = _embedding_model(model)
     kept, rejected = validate(result.pairs, embedder)
-    dataset = split_with_causes(kept, result.failures, seed, test_only={c.id for c in held_out})
+    texts = {c.id: c.text for c in chunks}
+    dataset = split_with_causes(kept, result.failures, seed, {c.id for c in held_out}, texts,
+                                split_budget(profile))
+    used = sum(len(ds) for ds in dataset.values())
     report = {
         "generator": result.generator, "generators": generator_counts(kept),
         "prompt_version": PROMPT_VERSION if mode == "llm" else None,
@@ -299,14 +308,16 @@ def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Pr
         "profile": profile.name, "seed": seed, "questions_per_chunk": n,
         "chunks": {"total": len(chunks), "used": len(chosen), "held_out_for_test": len(held_out)},
         "counts": {"requested": result.requested, "generated": len(result.pairs), "kept": len(kept),
-                   "rejected": len(rejected), "failed_chunks": len(result.failures)},
+                   "rejected": len(rejected), "failed_chunks": len(result.failures),
+                   "beyond_budget": len(kept) - used},
+        "budget": asdict(split_budget(profile)),
         "rejections": rejection_summary(rejected), "failures": failure_summary(result.failures),
         "failed_chunk_ids": [f["chunk_id"] for f in result.failures],
         "pending": pending_message(result.failures, len(chosen)),
         "deduplication": _dedup_method(embedder),
         "splits": {name: len(ds) for name, ds in dataset.items()},
         "split_chunks": {name: len(set(ds["chunk_id"])) for name, ds in dataset.items()},
-        "leakage": check_leakage(dataset, embedder),
+        "leakage": check_leakage(dataset, embedder, chunk_texts=texts),
         "usage": result.usage or None,
     }
     save_pairs(dataset, out_dir, report)
@@ -314,10 +325,16 @@ def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Pr
     return report
 
 
-def split_with_causes(kept: list[dict], failures: list[dict], seed: int, test_only: set[str]):
+def split_budget(profile: config.Profile) -> SplitBudget:
+    """Questions per split the profile allows: training pairs, validation questions, test questions."""
+    return SplitBudget(profile.max_train_pairs, profile.validation_questions, profile.test_questions)
+
+
+def split_with_causes(kept: list[dict], failures: list[dict], seed: int, test_only: set[str],
+                      chunk_texts: dict[str, str], budget: SplitBudget):
     """``split_pairs``; when too few pairs are left, the error leads with the LLM's failures and the fix."""
     try:
-        return split_pairs(kept, seed=seed, test_only=test_only)
+        return split_pairs(kept, seed=seed, test_only=test_only, chunk_texts=chunk_texts, budget=budget)
     except ValueError as exc:
         if not failures:
             raise
@@ -394,8 +411,10 @@ def describe_report(report: dict) -> str:
 
 
 def _held_out(report: dict) -> str:
-    held = report["chunks"].get("held_out_for_test", 0)
-    return f" (test includes questions on {held} chunks held out from training)" if held else ""
+    held, spare = report["chunks"].get("held_out_for_test", 0), report["counts"].get("beyond_budget", 0)
+    notes = ([f"test includes questions on {held} chunks held out from training"] if held else []) + (
+        [f"{spare} questions beyond the profile's budget unused"] if spare else [])
+    return f" ({'; '.join(notes)})" if notes else ""
 
 
 def _embedding_model(model):

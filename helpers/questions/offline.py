@@ -1,8 +1,10 @@
 """Questions without an LLM, from unsupervised-retrieval ideas; deterministic for a seed.
 
 - ``offline:heading``: the chunk's section heading with one of its keyphrases, as a question;
-- ``offline:ict``: inverse cloze (Lee et al., 2019): one sentence of the chunk as the query, reduced to
-  its content words (the passage keeps the sentence, so the query must not be a verbatim copy of it);
+- ``offline:ict``: inverse cloze as Lee et al. (2019) publish it: one sentence of the chunk is the query,
+  and the positive is the chunk without that sentence most of the time (``ict_removal``, 0.9), so the
+  model must find the passage from its context rather than from shared words; the chunk id still names
+  the real chunk, which is what splits and evaluation use;
 - ``offline:keyphrase``: the chunk's top TF-IDF phrases as a short question or a keyword query.
 
 Keyword queries (no question mark) are intended: people type them into search boxes, and
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import random
 import re
+from dataclasses import replace
 
 from helpers.core.schema import Chunk
 from helpers.questions.pairs import GenerationResult, make_pair
@@ -22,44 +25,74 @@ KEYPHRASE_TEMPLATES = ("What is {a}?", "How does {a} relate to {b}?", "{a} {b}",
                        "What are the details of {a}?")
 SINGLE_PHRASE_TEMPLATES = ("What is {a}?", "What are the details of {a}?")
 HEADING_TEMPLATES = ("What does {h} say about {a}?", "{h}: what about {a}?", "{a} {h}")
-ICT_MAX_WORDS = 8
+ICT_REMOVAL = 0.9  # share of inverse-cloze pairs whose positive lacks the query sentence (Lee et al.: 0.9)
+ICT_WORDS = (6, 40)  # sentences of this many words (and at most MAX_QUERY_CHARS) make queries
+MAX_QUERY_CHARS = 300  # what validation accepts
 
 
-def generate_offline(chunks: list[Chunk], n_per_chunk: int, seed: int = 42,
-                     progress: bool = True) -> GenerationResult:
+def generate_offline(chunks: list[Chunk], n_per_chunk: int, seed: int = 42, progress: bool = True,
+                     ict_removal: float = ICT_REMOVAL) -> GenerationResult:
     """``n_per_chunk`` questions per chunk, rotating through the methods that apply to each chunk."""
     from tqdm.auto import tqdm
 
     phrases = keyphrases([c.text for c in chunks])
+    running = running_headers(chunks)
     pairs = []
     for chunk, chunk_phrases in tqdm(list(zip(chunks, phrases, strict=True)), desc="Offline questions",
                                      unit="chunk", disable=None if progress else True):
-        pairs += offline_questions(chunk, chunk_phrases, n_per_chunk, random.Random(f"{seed}:{chunk.id}"))
+        if chunk.heading in running:  # a title repeated on every page says nothing about this section
+            chunk = replace(chunk, heading="")
+        pairs += offline_questions(chunk, chunk_phrases, n_per_chunk, random.Random(f"{seed}:{chunk.id}"),
+                                   ict_removal)
     return GenerationResult(pairs, "offline", requested=n_per_chunk * len(chunks))
 
 
-def offline_questions(chunk: Chunk, phrases: list[str], n: int, rng: random.Random) -> list[dict]:
+def running_headers(chunks: list[Chunk]) -> set[str]:
+    """Headings found in more than one document: series titles and page headers, not section names."""
+    sources: dict[str, set[str]] = {}
+    for chunk in chunks:
+        sources.setdefault(chunk.heading, set()).add(chunk.source)
+    return {heading for heading, docs in sources.items() if heading and len(docs) > 1}
+
+
+def offline_questions(chunk: Chunk, phrases: list[str], n: int, rng: random.Random,
+                      ict_removal: float = ICT_REMOVAL) -> list[dict]:
     """Up to ``n`` pairs for one chunk (fewer when it has too little text for a method)."""
     heading = clean_heading(chunk.heading)
     heading_words = set(heading.lower().split())
     # phrases the heading lacks, lowest-ranked first: the keyphrase questions take the top ones
     topics = [p for p in reversed(phrases) if not heading_words & set(p.lower().split())]
-    kinds = ["keyphrase", "ict"] + (["heading"] if heading and topics else [])
-    rng.shuffle(kinds)
     sentences = ict_sentences(chunk.text)
     rng.shuffle(sentences)
+    kinds = (["ict"] if len(sentences) > 1 else []) + (["keyphrase"] if phrases else []) + (
+        ["heading"] if heading and topics else [])
+    rng.shuffle(kinds)
     pairs = []
-    for j in range(n):
+    for j in range(n if kinds else 0):
         kind, turn = kinds[j % len(kinds)], j // len(kinds)
         if kind == "ict":
-            question = content_words(sentences[turn]) if turn < len(sentences) else ""
-        elif kind == "heading":
+            if turn < len(sentences) - 1:  # the positive keeps at least one sentence
+                pairs.append(ict_pair(chunk, sentences[turn], rng.random() < ict_removal))
+            continue
+        if kind == "heading":
             question = rng.choice(HEADING_TEMPLATES).format(h=heading, a=topics[turn % len(topics)])
         else:
             question = keyphrase_question(phrases, turn, rng)
         if question:
             pairs.append(make_pair(question, chunk, f"offline:{kind}"))
     return pairs
+
+
+def ict_pair(chunk: Chunk, sentence: str, remove: bool) -> dict:
+    """An inverse-cloze pair: ``sentence`` is the query; ``remove`` cuts it from the positive."""
+    positive = without_sentence(chunk.text, sentence) if remove else chunk.text
+    return make_pair(sentence, chunk, "offline:ict", positive=positive)
+
+
+def without_sentence(text: str, sentence: str) -> str:
+    """``text`` (whitespace normalized) with ``sentence`` cut out once."""
+    flat = " ".join(text.split())
+    return " ".join(flat.replace(sentence, " ", 1).split())
 
 
 def keyphrase_question(phrases: list[str], turn: int, rng: random.Random) -> str:
@@ -90,8 +123,18 @@ def keyphrases(texts: list[str], top_k: int = 6) -> list[list[str]]:
     return ranked
 
 
+def prose_lines(text: str, min_words: int = 8) -> str:
+    """The lines of ``text`` that read as prose: long ones, or ones that end a sentence. Table rows and
+    labels ("Version Date Summary of changes", "Policy owner Data Protection Officer") are left out: as
+    questions ("What is Version Date Summary?") they teach nothing."""
+    return "\n".join(line for line in text.splitlines()
+                     if len(line.split()) >= min_words or line.rstrip().endswith((".", "!", "?")))
+
+
 def candidate_phrases(text: str, vocabulary, max_words: int = 3) -> list[str]:
-    """Runs of vocabulary words on one line, separated by spaces only, cut into pieces of ``max_words``."""
+    """Runs of vocabulary words on one prose line (``prose_lines``), separated by spaces only, cut into
+    pieces of ``max_words``."""
+    text = prose_lines(text)
     runs: list[list[str]] = [[]]
     last_end = -1
     for match in re.finditer(WORD_PATTERN, text):
@@ -126,15 +169,7 @@ def clean_heading(heading: str, max_words: int = 8) -> str:
     return " ".join(text.split()[:max_words]).strip(" :.-")
 
 
-def ict_sentences(text: str, min_words: int = 6) -> list[str]:
-    """Sentences of ``text`` with at least ``min_words`` words."""
+def ict_sentences(text: str, words: tuple[int, int] = ICT_WORDS) -> list[str]:
+    """Sentences of ``text`` (whitespace normalized) with a number of words within ``words``."""
     sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])", " ".join(text.split()))
-    return [s for s in sentences if len(s.split()) >= min_words]
-
-
-def content_words(sentence: str, max_words: int = ICT_MAX_WORDS) -> str:
-    """The sentence's first ``max_words`` words that are not stopwords: an inverse-cloze pseudo-query."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    words = [w for w in re.findall(WORD_PATTERN, sentence) if w.lower() not in ENGLISH_STOP_WORDS]
-    return " ".join(words[:max_words])
+    return [s for s in sentences if words[0] <= len(s.split()) <= words[1] and len(s) <= MAX_QUERY_CHARS]

@@ -1,5 +1,5 @@
-"""Question/passage pairs: the record, validation with a reason per rejection, a split by chunk that cannot
-leak, a leakage check, and the on-disk dataset (a Hugging Face ``DatasetDict`` + ``report.json``).
+"""Question/passage pairs: the record, validation with a reason per rejection, a split by chunk id that
+cannot leak, a leakage check, and the on-disk dataset (a Hugging Face ``DatasetDict`` + ``report.json``).
 
 Validation rules (first failing rule wins, its name is the rejection reason):
 
@@ -12,7 +12,7 @@ Validation rules (first failing rule wins, its name is the rejection reason):
 - ``not_a_question``: an LLM's output must end with "?" or start with a question word. Offline generators
   may also produce keyword queries (what people type into search boxes), so theirs are exempt;
 - ``copies_passage``: 8 or more consecutive words copied from the passage, or a copied run of 5 or more
-  words that makes up 75% of the question;
+  words that makes up 75% of the question (not for inverse cloze, whose query is a sentence by design);
 - ``duplicate`` (same normalized text as an earlier question) and ``near_duplicate`` (cosine >= 0.95
   with an earlier question under the embedding model given to ``validate``).
 """
@@ -35,6 +35,8 @@ from helpers.core.schema import Chunk
 COLUMNS = ("id", "anchor", "positive", "chunk_id", "generator")
 SPLITS = ("train", "validation", "test")
 DUPLICATE_COSINE = 0.95
+# Inverse cloze copies a sentence of the chunk on purpose (and mostly removes it from the positive).
+COPIES_ALLOWED = {"offline:ict"}
 
 QUESTION_WORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "is", "are", "was",
                   "were", "do", "does", "did", "can", "could", "should", "would", "will", "may", "might",
@@ -66,11 +68,13 @@ class GenerationResult:
     usage: dict = field(default_factory=dict)
 
 
-def make_pair(question: str, chunk: Chunk, generator: str) -> dict:
-    """One pair; its id is a hash of the chunk id and the question."""
+def make_pair(question: str, chunk: Chunk, generator: str, positive: str | None = None) -> dict:
+    """One pair; its id is a hash of the chunk id and the question. ``positive`` is the passage the model
+    learns to find for ``question`` (default: the chunk's text; inverse cloze removes the query from it),
+    ``chunk_id`` is what splits, leakage checks and evaluation key on."""
     pair_id = hashlib.sha256(f"{chunk.id}\x00{question}".encode()).hexdigest()[:16]
-    return {"id": pair_id, "anchor": question, "positive": chunk.text, "chunk_id": chunk.id,
-            "generator": generator}
+    return {"id": pair_id, "anchor": question, "positive": chunk.text if positive is None else positive,
+            "chunk_id": chunk.id, "generator": generator}
 
 
 def normalize(text: str) -> str:
@@ -99,6 +103,8 @@ def rejection_reason(pair: dict, min_words: int = 3, max_words: int = 40, max_ch
     keyword_query_allowed = pair["generator"].startswith("offline:")
     if not (question.endswith("?") or words[0] in QUESTION_WORDS or keyword_query_allowed):
         return "not_a_question"
+    if pair["generator"] in COPIES_ALLOWED:
+        return None
     copied = longest_copied_run(words, normalize(pair["positive"]).split())
     if copied >= max_copied_words or (copied >= 5 and copied >= 0.75 * len(words)):
         return "copies_passage"
@@ -183,28 +189,63 @@ class LeakageError(ValueError):
     """An evaluation split shares chunks, passages or (near-)identical questions with another split."""
 
 
+@dataclass(frozen=True)
+class SplitBudget:
+    """Questions per split to aim for (None: no cap). Whole chunks are taken: train and validation stop
+    at the first chunk that reaches their cap; the train chunks left over then fill the test split up to
+    its target, so no chunk that training skips is wasted."""
+
+    train: int | None = None
+    validation: int | None = None
+    test: int | None = None
+
+
 def split_pairs(pairs: list[dict], ratios: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 42,
-                test_only: set[str] = frozenset()):
-    """A ``DatasetDict`` (train, validation, test) split BY PASSAGE: all questions of a chunk, and of any
-    chunk with the same text, land in one split. Split sizes follow ``ratios`` in passages; the questions
-    on chunks in ``test_only`` (held out from training) go to the test split on top."""
+                test_only: set[str] = frozenset(), chunk_texts: dict[str, str] | None = None,
+                budget: SplitBudget = SplitBudget()):
+    """A ``DatasetDict`` (train, validation, test) split BY CHUNK: all questions of a chunk (keyed by its
+    id), and of any chunk with the same text in ``chunk_texts`` (chunk id -> text), land in one split.
+    Split sizes follow ``ratios`` in chunks, then ``budget``; the questions on chunks in ``test_only``
+    (held out from training) go to the test split on top."""
     if len(ratios) != 3 or min(ratios) < 0 or abs(sum(ratios) - 1) > 1e-6:
         raise ValueError(f"ratios must be three non-negative numbers that sum to 1, got {ratios}")
+    texts = chunk_texts or {}
     groups: dict[str, list[dict]] = defaultdict(list)
     for pair in pairs:
-        groups[normalize(pair["positive"])].append(pair)
+        cid = pair["chunk_id"]
+        groups[normalize(texts[cid]) if cid in texts else cid].append(pair)
     held_out = sorted(k for k, group in groups.items() if any(p["chunk_id"] in test_only for p in group))
     keys = sorted(set(groups) - set(held_out))
     if len(keys) < 3:
         raise ValueError(f"Need questions on at least 3 different chunks to split, got {len(keys)}.")
     random.Random(seed).shuffle(keys)
     n_val, n_test = (max(1 if r > 0 else 0, round(len(keys) * r)) for r in ratios[1:])
-    assigned = {"validation": keys[:n_val], "test": keys[n_val:n_val + n_test] + held_out,
-                "train": keys[n_val + n_test:]}
+    assigned = _within_budget({"validation": keys[:n_val], "test": keys[n_val:n_val + n_test] + held_out,
+                               "train": keys[n_val + n_test:]}, groups, budget)
     order = {pair["id"]: i for i, pair in enumerate(pairs)}
     rows = {name: sorted((p for k in ks for p in groups[k]), key=lambda p: order[p["id"]])
             for name, ks in assigned.items()}
     return to_dataset_dict(rows)
+
+
+def _within_budget(assigned: dict[str, list[str]], groups: dict[str, list[dict]], budget: SplitBudget
+                   ) -> dict[str, list[str]]:
+    """``assigned`` (split -> chunk keys) cut to ``budget``; spare train chunks top up the test split."""
+
+    def take(keys: list[str], cap: int | None) -> tuple[list[str], list[str]]:
+        taken, count = [], 0
+        for i, key in enumerate(keys):
+            if cap is not None and count >= cap:
+                return taken, keys[i:]
+            taken.append(key)
+            count += len(groups[key])
+        return taken, []
+
+    train, spare = take(assigned["train"], budget.train)
+    validation, _ = take(assigned["validation"], budget.validation)
+    room = (budget.test or 0) - sum(len(groups[k]) for k in assigned["test"])
+    extra = take(spare, room)[0] if room > 0 else []
+    return {"validation": validation, "test": assigned["test"] + extra, "train": train}
 
 
 def to_dataset_dict(rows: dict[str, list[dict]]):
@@ -216,18 +257,27 @@ def to_dataset_dict(rows: dict[str, list[dict]]):
                                                 features=features) for name in SPLITS})
 
 
-def check_leakage(dataset_dict, model=None, threshold: float = DUPLICATE_COSINE) -> dict:
-    """Raise ``LeakageError`` if two splits share a chunk id, a passage text or a question (same normalized
-    text, or cosine >= ``threshold`` under ``model``); else return what was checked."""
+def check_leakage(dataset_dict, model=None, threshold: float = DUPLICATE_COSINE,
+                  chunk_texts: dict[str, str] | None = None) -> dict:
+    """Raise ``LeakageError`` if two splits share a chunk id, a chunk text (``chunk_texts``: chunk id ->
+    text; without it, the positives' texts) or a question (same normalized text, or cosine >=
+    ``threshold`` under ``model``); else return what was checked."""
     problems = []
     names = [name for name in SPLITS if name in dataset_dict]
     embeddings = {name: encode_questions(model, dataset_dict[name]["anchor"])
                   for name in names if model is not None and len(dataset_dict[name])}
+
+    def texts(split) -> list[str]:
+        if chunk_texts is None:
+            return split["positive"]
+        return [chunk_texts.get(cid, cid) for cid in split["chunk_id"]]
+
     for a, b in combinations(names, 2):
         da, db = dataset_dict[a], dataset_dict[b]
-        for what, column, key in (("chunk id", "chunk_id", str), ("passage text", "positive", normalize),
-                                  ("question", "anchor", normalize)):
-            shared = {key(x) for x in da[column]} & {key(x) for x in db[column]}
+        for what, values, key in (("chunk id", lambda d: d["chunk_id"], str),
+                                  ("chunk text", texts, normalize),
+                                  ("question", lambda d: d["anchor"], normalize)):
+            shared = {key(x) for x in values(da)} & {key(x) for x in values(db)}
             if shared:
                 problems.append(f"{a}/{b} share {len(shared)} {what}(s), e.g. {sorted(shared)[0][:80]!r}")
         if a in embeddings and b in embeddings:
@@ -238,7 +288,7 @@ def check_leakage(dataset_dict, model=None, threshold: float = DUPLICATE_COSINE)
                                 f"{da[i]['anchor']!r} ~ {db[j]['anchor']!r} (cosine {sim:.3f})")
     if problems:
         raise LeakageError("Leakage between splits: " + "; ".join(problems))
-    checks = "chunk ids, passage texts, normalized questions" + (
+    checks = "chunk ids, chunk texts, normalized questions" + (
         f", question embeddings (cosine >= {threshold})" if model is not None else "")
     return {"ok": True, "checked": checks, "split_pairs": [f"{a}/{b}" for a, b in combinations(names, 2)]}
 

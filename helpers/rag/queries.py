@@ -50,16 +50,17 @@ def gold_questions(chunks: Sequence[Chunk], questions: Sequence | None = None) -
 
 def synthetic_questions(pairs_dir: Path | str, chunks: Sequence[Chunk],
                         split: str = "test") -> list[EvalQuestion]:
-    """Generated questions of one split; the reference context is each question's positive chunk."""
+    """Generated questions of one split; the reference context is the text of each question's chunk (not
+    the pair's positive, which inverse cloze shortens)."""
     from datasets import load_from_disk
 
     pairs = load_from_disk(str(pairs_dir))
     if split not in pairs:
         raise ValueError(f"{pairs_dir} has no {split!r} split (it has: {', '.join(pairs)}).")
-    known = {c.id for c in chunks}
-    rows = pairs[split].select_columns(["id", "anchor", "chunk_id", "positive"]).to_list()
-    return [EvalQuestion(r["id"], r["anchor"], [r["chunk_id"]], [r["positive"]])
-            for r in rows if r["chunk_id"] in known]
+    text = {c.id: c.text for c in chunks}
+    rows = pairs[split].select_columns(["id", "anchor", "chunk_id"]).to_list()
+    return [EvalQuestion(r["id"], r["anchor"], [r["chunk_id"]], [text[r["chunk_id"]]])
+            for r in rows if r["chunk_id"] in text]
 
 
 def capped(rows: Sequence[EvalQuestion], cap: int | None, seed: int = 42) -> list[EvalQuestion]:

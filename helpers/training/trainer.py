@@ -31,6 +31,7 @@ from helpers.core.diskspace import DiskFullError, is_disk_full
 from helpers.core.embeddings import EmbeddingStore, StoredEncoder, run_store
 from helpers.core.io import read_json, read_jsonl, write_json
 from helpers.core.models import is_static, load_embedding_model
+from helpers.training.batches import chunk_of_anchor, keep_chunks_apart
 from helpers.training.checkpoints import marker_callback, newest_complete, training_disk_bytes
 from helpers.training.dims import matryoshka_dims
 from helpers.training.plots import plot_training_curves
@@ -176,11 +177,15 @@ def training_columns(dataset):
 
 
 def retrieval_corpus(pairs, chunks_path: Path | None = None) -> dict[str, str]:
-    """Chunk id -> text: the run's chunks.jsonl when present, else every positive in the pairs."""
+    """Chunk id -> text: the run's chunks.jsonl when present, else each chunk's longest positive in the
+    pairs (a positive is the chunk's text, or the chunk without the query sentence for inverse cloze)."""
     if chunks_path is not None and chunks_path.is_file():
         return {row["id"]: row["text"] for row in read_jsonl(chunks_path)}
-    return {cid: text for split in pairs.values()
-            for cid, text in zip(split["chunk_id"], split["positive"], strict=True)}
+    corpus: dict[str, str] = {}
+    for split in pairs.values():
+        for cid, text in zip(split["chunk_id"], split["positive"], strict=True):
+            corpus[cid] = max(corpus.get(cid, ""), text, key=len)
+    return corpus
 
 
 def validation_corpus(validation, corpus: dict[str, str], distractors: int, seed: int = 42) -> dict[str, str]:
@@ -481,6 +486,8 @@ def _build_trainer(model, loaded, cfg, dims, pairs, corpus, checkpoint_dir, prog
         evaluator=evaluator,
         callbacks=[nan_callback(), marker_callback(), *(callbacks or [])],
     )
+    if cfg.batch_sampler == "no_duplicates":
+        keep_chunks_apart(trainer, chunk_of_anchor(pairs["train"]))
     if not console.verbose():
         quiet_progress(trainer, progress)
     return trainer, validation_info
@@ -626,6 +633,8 @@ def with_hard_negatives(train, model, corpus: list[str], num_negatives: int,
                         store: EmbeddingStore | None = None):
     """``train`` with mined negatives; the plain pairs when mining found negatives for no question."""
     mined = add_hard_negatives(train, model, corpus, num_negatives, store=store)
+    if chunk_of := chunk_of_anchor(train):  # the batch sampler keeps a chunk's pairs apart by its id
+        mined = mined.add_column("chunk_id", [chunk_of[a] for a in mined["anchor"]])
     print(f"Hard negatives: {num_negatives} per question for {len(mined)} of {len(train)} questions"
           + ("" if len(mined) else "; training on the plain pairs instead"))
     return mined if len(mined) else train

@@ -41,13 +41,35 @@ def test_offline_generator_is_deterministic_labelled_and_uses_every_method():
 
 def test_offline_queries_are_about_their_chunk_without_copying_it():
     chunks = sample_chunks()
-    for p in generate_offline(chunks, 3, progress=False).pairs:
+    text = {c.id: " ".join(c.text.split()) for c in chunks}
+    kept, _ = validate(generate_offline(chunks, 3, progress=False, ict_removal=1.0).pairs)
+    for p in kept:
         words = set(normalize(p["anchor"]).split())
-        assert words & set(normalize(p["positive"]).split()), p  # lexical anchor in its own chunk
-        assert p["anchor"] not in p["positive"] or len(words) < 5, p  # never a verbatim sentence
+        assert words & set(normalize(text[p["chunk_id"]]).split()), p  # lexical anchor in its own chunk
+        assert p["anchor"] not in p["positive"] or len(words) < 5, p  # never a verbatim copy of the positive
     phrases = keyphrases([c.text for c in chunks])[5]  # chemical storage
     assert any("solvents" in p.lower() or "cabinets" in p.lower() for p in phrases), phrases
     assert clean_heading("Roles > 2.1 Chief Information Security") == "Chief Information Security"
+
+
+def test_an_ict_pair_is_a_sentence_of_its_chunk_whose_positive_lacks_it_when_removal_is_on():
+    chunks = sample_chunks()
+    text = {c.id: " ".join(c.text.split()) for c in chunks}
+
+    def ict(removal: float) -> list[dict]:
+        pairs = generate_offline(chunks, 4, seed=3, progress=False, ict_removal=removal).pairs
+        return [p for p in pairs if p["generator"] == "offline:ict"]
+
+    removed, kept = ict(1.0), ict(0.0)
+    assert removed and [p["anchor"] for p in removed] == [p["anchor"] for p in kept]
+    for p in removed:
+        assert p["anchor"] in text[p["chunk_id"]] and p["anchor"] not in p["positive"], p
+        assert p["positive"] == " ".join(text[p["chunk_id"]].replace(p["anchor"], " ", 1).split())
+    assert all(p["positive"] == c.text for p in kept for c in chunks if c.id == p["chunk_id"])
+    mixed = ict(0.5)
+    assert 0 < sum(p["anchor"] in p["positive"] for p in mixed) < len(mixed)  # the setting is a share
+    kept_pairs, rejected = validate(kept)
+    assert len(kept_pairs) == len(kept), rejection_summary(rejected)  # a kept sentence is ICT, not a copy
 
 
 SEED_001_STYLE = [
@@ -113,8 +135,9 @@ def test_split_keeps_each_chunk_in_one_split_and_is_seeded():
     chunks = sample_chunks(20)
     twin = sample_chunks(1, source="copy.pdf")[0]  # same text as chunks[0], another document
     pairs = _pairs_on(chunks) + _pairs_on([twin])
-    dataset = split_pairs(pairs, ratios=(0.6, 0.2, 0.2), seed=3)
-    passages = {name: len(set(ds["positive"])) for name, ds in dataset.items()}
+    texts = {c.id: c.text for c in [*chunks, twin]}
+    dataset = split_pairs(pairs, ratios=(0.6, 0.2, 0.2), seed=3, chunk_texts=texts)
+    passages = {name: len({texts[c] for c in ds["chunk_id"]}) for name, ds in dataset.items()}
     assert passages == {"train": 12, "validation": 4, "test": 4} and sum(map(len, dataset.values())) == 42
     assert list(dataset["train"].column_names) == list(COLUMNS)
     split_of = {}
@@ -122,12 +145,37 @@ def test_split_keeps_each_chunk_in_one_split_and_is_seeded():
         for row in ds:
             assert split_of.setdefault(row["chunk_id"], name) == name
     assert split_of[twin.id] == split_of[chunks[0].id], "identical passages must share a split"
-    assert split_pairs(pairs, (0.6, 0.2, 0.2), seed=3)["test"]["id"] == dataset["test"]["id"]
-    assert check_leakage(dataset)["ok"]
+    again = split_pairs(pairs, (0.6, 0.2, 0.2), seed=3, chunk_texts=texts)
+    assert again["test"]["id"] == dataset["test"]["id"]
+    assert check_leakage(dataset, chunk_texts=texts)["ok"]
     with pytest.raises(ValueError, match="sum to 1"):
         split_pairs(pairs, ratios=(0.5, 0.2, 0.2))
     with pytest.raises(ValueError, match="at least 3"):
         split_pairs(_pairs_on(chunks[:2]))
+
+
+def test_the_split_keys_on_chunk_ids_when_positives_differ():
+    chunks = sample_chunks(12)
+    pairs = [make_pair(f"Question {j} on {c.id}?", c, "offline:ict", positive=f"{c.text} variant {j}")
+             for c in chunks for j in range(3)]
+    dataset = split_pairs(pairs, seed=1, chunk_texts={c.id: c.text for c in chunks})
+    ids = {name: set(ds["chunk_id"]) for name, ds in dataset.items()}
+    assert all(not ids[a] & ids[b] for a in ids for b in ids if a < b), ids
+    assert sum(map(len, ids.values())) == 12
+
+
+def test_the_budget_caps_training_by_whole_chunks_and_spare_chunks_top_up_the_test_split():
+    from helpers.questions.pairs import SplitBudget
+
+    chunks = sample_chunks(40)
+    pairs = _pairs_on(chunks)  # 2 per chunk
+    dataset = split_pairs(pairs, seed=0, budget=SplitBudget(train=21, validation=3, test=20))
+    per_chunk = {name: len(set(ds["chunk_id"])) for name, ds in dataset.items()}
+    assert len(dataset["train"]) == 22 and len(dataset["validation"]) == 4  # whole chunks, just past the cap
+    assert len(dataset["test"]) == 20 and per_chunk["test"] == 10  # 4 split chunks + 6 spare training ones
+    assert check_leakage(dataset)["ok"]
+    unbounded = split_pairs(pairs, seed=0)
+    assert sum(map(len, unbounded.values())) == 80 and len(unbounded["train"]) == 64
 
 
 def test_leakage_check_fails_loudly_on_a_crafted_leak(fallback_model):
@@ -162,8 +210,10 @@ def test_build_pairs_offline_writes_the_contracted_dataset_and_report(tmp_path, 
     assert all(list(ds.column_names) == list(COLUMNS) for ds in dataset.values())
     assert report["generator"] == "offline" and set(report["generators"]) <= {
         "offline:heading", "offline:ict", "offline:keyphrase"}
-    assert report["counts"]["kept"] == sum(report["splits"].values()) == sum(len(d) for d in dataset.values())
-    assert report["counts"]["requested"] == 2 * 30 and report["leakage"]["ok"]
+    counts = report["counts"]
+    assert counts["kept"] - counts["beyond_budget"] == sum(report["splits"].values()) == \
+        sum(len(d) for d in dataset.values())
+    assert counts["requested"] == 2 * 30 and report["leakage"]["ok"]
     assert (tmp_path / "pairs" / "report.json").exists()
     anchors = [a for ds in dataset.values() for a in ds["anchor"]]
     assert not any(a.startswith("Represent this sentence") for a in anchors)
@@ -172,6 +222,26 @@ def test_build_pairs_offline_writes_the_contracted_dataset_and_report(tmp_path, 
         dataset["test"]["id"]
     with pytest.raises(ValueError, match="no LLM is configured"):
         build_pairs(tmp_path / "chunks.jsonl", tmp_path / "pairs", generator="llm")
+
+
+def test_offline_questions_cover_every_chunk_and_evaluation_searches_the_real_chunks(tmp_path, monkeypatch):
+    from helpers.evaluation.metrics import ir_from_split
+    from helpers.rag.queries import synthetic_questions
+
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "KIT_LLM_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    chunks = sample_chunks(150)  # more than smoke's max_chunks (120), which caps LLM calls only
+    save_chunks(chunks, tmp_path / "chunks.jsonl")
+    report = build_pairs(tmp_path / "chunks.jsonl", tmp_path / "pairs", profile="smoke", progress=False)
+    dataset = load_pairs(tmp_path / "pairs")
+    assert report["counts"]["requested"] == 2 * 150 and report["chunks"]["used"] == 150
+    text = {c.id: c.text for c in chunks}
+    shortened = [r for ds in dataset.values() for r in ds if r["positive"] != text[r["chunk_id"]]]
+    assert shortened and all(r["generator"] == "offline:ict" for r in shortened)
+    test = ir_from_split(tmp_path / "pairs", "test", chunks)
+    assert test.corpus == text
+    assert all(q.reference_contexts == [text[q.reference_ids[0]]]
+               for q in synthetic_questions(tmp_path / "pairs", chunks))
 
 
 def test_select_chunks_samples_with_a_seed_and_keeps_order():
