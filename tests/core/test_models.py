@@ -3,7 +3,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers.core import config, hf, models
+from helpers.core import config, hf, models, presets
 
 
 def test_hub_offline_flag_is_respected(monkeypatch):
@@ -145,6 +145,23 @@ def test_arctic_m_v2_is_loaded_trusting_its_remote_code_and_falls_back_offline_w
     assert loaded.is_fallback and loaded.requested == "arctic-embed-m-v2.0"
     assert loaded.reason == f"{M_V2} not available offline; HF_HUB_OFFLINE is set"
     assert loaded.model.prompts["query"] == ""  # the stand-in's prompt, not m-v2.0's
+
+
+def test_arctic_m_v2_is_downloaded_trusting_its_remote_code_when_the_hub_answers(monkeypatch):
+    import sentence_transformers
+
+    calls = []
+
+    def refusing(name, **kwargs):  # stands in for the download, which cannot happen here
+        calls.append((name, kwargs))
+        raise OSError("connection error")
+
+    monkeypatch.setattr(models, "hub_reachable", lambda: (True, "huggingface.co reachable"))
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", refusing)
+    monkeypatch.setattr(models, "_load_fallback", lambda requested, device, reason: reason)
+    reason = models._load_from_hub(presets.PRESETS["arctic-embed-m-v2.0"], "arctic-embed-m-v2.0", "cpu")
+    assert reason.startswith(f"{M_V2} not available")
+    assert calls == [(M_V2, {"device": "cpu", "trust_remote_code": True})]
 
 
 def test_only_folders_fine_tuned_from_a_remote_code_preset_trust_remote_code(
