@@ -1,7 +1,9 @@
 """Load the embedding model: a preset, a hub id or a folder; offline, the bundled or the distilled fallback.
 
-The model's query prompt is always registered as its ``"query"`` prompt (an empty one for models that need
-none), so the rest of the kit can encode queries with ``prompt_name="query"``.
+A preset whose architecture is code in its hub repo (``trust_remote_code``) is loaded trusting that code, and
+so is a folder the kit fine-tuned from it. The model's query prompt is always registered as its ``"query"``
+prompt (an empty one for models that need none), so the rest of the kit can encode queries with
+``prompt_name="query"``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from urllib.parse import urlparse
 
 from helpers.core import config, presets
 from helpers.core.hf import fallback_model_path, quiet_transformers
+from helpers.core.io import read_json
 from helpers.core.presets import Preset
 
 
@@ -82,7 +85,8 @@ def load_embedding_model(
     elif preset.source == "distilled":
         loaded = _load_distilled(requested, device, "asked for the distilled static model")
     elif preset.source == "folder":
-        model = _st(str(Path(requested).expanduser()), device)
+        folder = Path(requested).expanduser()
+        model = _st(str(folder), device, trust_remote_code=_base_trusts_remote_code(folder))
         kind = "static" if is_static(model) else "transformer"
         loaded = LoadedModel(model, requested, requested, "local folder", presets.generic(requested, kind))
     else:
@@ -94,13 +98,14 @@ def load_embedding_model(
 
 
 def _load_from_hub(preset: Preset, requested: str, device: str) -> LoadedModel:
-    model_id = preset.model_id
+    model_id, remote_code = preset.model_id, preset.trust_remote_code
     ok, why = hub_reachable()
     try:
         if ok:
-            return LoadedModel(_st(model_id, device), requested, model_id, "from the hub", preset)
-        return LoadedModel(_st(model_id, device, local_files_only=True), requested, model_id,
-                           f"from the local cache; {why}", preset)
+            return LoadedModel(_st(model_id, device, trust_remote_code=remote_code), requested, model_id,
+                               "from the hub", preset)
+        return LoadedModel(_st(model_id, device, local_files_only=True, trust_remote_code=remote_code),
+                           requested, model_id, f"from the local cache; {why}", preset)
     except OSError as exc:
         if ok and not _looks_missing_locally(exc):
             raise ValueError(f"Model {model_id!r} could not be loaded from the hub: {exc}") from exc
@@ -108,6 +113,16 @@ def _load_from_hub(preset: Preset, requested: str, device: str) -> LoadedModel:
         if preset.kind == "static":
             return _load_distilled(requested, device, f"{reason}: the static model distilled offline instead")
         return _load_fallback(requested, device, reason)
+
+
+def _base_trusts_remote_code(folder: Path) -> bool:
+    """Whether the kit fine-tuned this folder from a preset that runs its repo's code (training_config.json
+    names the base's preset); folders from elsewhere are not trusted."""
+    record = folder / "training_config.json"
+    if not record.is_file():
+        return False
+    name = (read_json(record).get("base_model") or {}).get("preset")
+    return name in presets.PRESETS and presets.PRESETS[name].trust_remote_code
 
 
 def _looks_missing_locally(exc: OSError) -> bool:

@@ -2,18 +2,25 @@
 
 A preset names a base model and what the recipe needs to know about it: pooling, query prompt, Matryoshka
 dimensions (the full one first), maximum sequence length, learning rate, and for a 16 GB T4 and an 80 GB
-A100/H100 the batch size, precision and loss that fit. ``resolve`` takes a preset name or any model id;
-``config.BASE_MODEL_ID`` and the query prompts that ``helpers.core.models`` registers are read from here.
+A100/H100 the batch size, precision and loss that fit; also whether the model runs code from its hub repo
+(``trust_remote_code``) and at which sizes its makers trained it for truncation (``native_dims``).
+``resolve`` takes a preset name or any model id; ``config.BASE_MODEL_ID`` and the query prompts that
+``helpers.core.models`` registers are read from here.
 
 The GPU sizes are estimated from the models' shapes (weights, AdamW state and activations at the maximum
 sequence length), not measured on those cards: ``CachedMultipleNegativesRankingLoss`` keeps memory at the
 mini-batch while the whole batch still serves as in-batch negatives, so it is what lets a T4 train
 Arctic-embed-l with 64 passages per batch.
+
+The v2.0 Arctic models are multilingual: their 250k-token vocabulary makes the embedding matrix a large share
+of the weights (m-v2.0: 305M parameters, 113M outside the embeddings; l-v2.0: 568M, 303M), so weights and
+AdamW state take more memory than v1's while activations, set by the layers, stay those of m and l.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -24,8 +31,11 @@ STATIC_PRESET = "static-retrieval"  # the static model compared in evaluations (
 HARDWARE = ("t4-16gb", "a100-80gb")
 SMALL_GPU_MAX_GB = 64  # GPUs with less memory than this (T4, L4, A10, A100 40 GB) get the T4 sizes
 ARCTIC_QUERY_PROMPT = "Represent this sentence for searching relevant passages: "
-# Model families whose every member takes the same query prompt (for model ids outside the table).
-FAMILY_QUERY_PROMPTS = {"snowflake/snowflake-arctic-embed": ARCTIC_QUERY_PROMPT}
+ARCTIC_V2_QUERY_PROMPT = "query: "
+# Model families whose every member takes the same query prompt (for model ids outside the table): patterns
+# matched at the start of the lower-cased id, the first match wins, so the more specific ones come first.
+FAMILY_QUERY_PROMPTS = {r"snowflake/snowflake-arctic-embed-[^/]*v2\.0": ARCTIC_V2_QUERY_PROMPT,
+                        r"snowflake/snowflake-arctic-embed": ARCTIC_QUERY_PROMPT}
 
 Source = Literal["hub", "bundled", "distilled", "folder"]
 
@@ -63,6 +73,8 @@ class Preset:
     card: dict = field(default_factory=dict)  # those cards' settings, as seed_recipe overrides
     note: str = ""
     truncatable: bool = False  # leading dims already carry the most (Matryoshka-trained or PCA-ordered)
+    native_dims: tuple[int, ...] = ()  # sizes its makers trained it at, the full one first (empty: unknown)
+    trust_remote_code: bool = False  # the architecture is code in the model's hub repo, not in transformers
 
     @property
     def offline(self) -> bool:
@@ -92,11 +104,25 @@ _ARCTIC_M = dict(source="hub", kind="transformer", pooling="cls", query_prompt=A
 _STATIC = dict(kind="static", pooling="mean of token vectors (EmbeddingBag)", query_prompt="",
                max_seq_length=None, lr=2e-2, t4=Fit(512, "fp16"), a100=Fit(2048, "bf16"), truncatable=True)
 
+_ARCTIC_V2 = dict(source="hub", kind="transformer", pooling="cls", query_prompt=ARCTIC_V2_QUERY_PROMPT,
+                  max_seq_length=512, truncatable=True)  # 8192 tokens possible; the kit caps at 512
+
 PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("arctic-embed-m", "Snowflake/snowflake-arctic-embed-m", **_ARCTIC_M, seeds="000, 002",
            card={"batch_size": 20, "epochs": 5, "dims": [768, 512, 256, 128, 64]}),
     Preset("arctic-embed-m-v1.5", "Snowflake/snowflake-arctic-embed-m-v1.5", **_ARCTIC_M, truncatable=True,
-           note="trained for truncation to 256 dims and int8/binary storage"),
+           native_dims=(768, 256), note="trained for truncation to 256 dims and int8/binary storage"),
+    # m's layers (12 x 768) with 3 GB more weights and AdamW state: m's sizes still fit.
+    Preset("arctic-embed-m-v2.0", "Snowflake/snowflake-arctic-embed-m-v2.0", **_ARCTIC_V2,
+           dims=(768, 512, 256, 128, 64), native_dims=(768, 256), lr=2e-5, trust_remote_code=True,
+           t4=Fit(64, "fp16", "cached_mnrl", 16), a100=Fit(128, "bf16"),
+           note="multilingual (GTE-multilingual); runs the model repo's code (trust_remote_code)"),
+    # l's layers (24 x 1024), but weights, gradients and AdamW state take about 10 GB of a T4's 15: the
+    # cached loss at mini-batches of 4 (l's 8 would not leave room) keeps 64 passages per batch.
+    Preset("arctic-embed-l-v2.0", "Snowflake/snowflake-arctic-embed-l-v2.0", **_ARCTIC_V2,
+           dims=(1024, 512, 256, 128, 64), native_dims=(1024, 256), lr=1e-5,
+           t4=Fit(64, "fp16", "cached_mnrl", 4), a100=Fit(128, "bf16", "cached_mnrl", 32),
+           note="multilingual (XLM-RoBERTa, from bge-m3-retromae)"),
     Preset("arctic-embed-l", "Snowflake/snowflake-arctic-embed-l", source="hub", kind="transformer",
            pooling="cls", query_prompt=ARCTIC_QUERY_PROMPT, dims=(1024, 512, 256, 128, 64),
            max_seq_length=512, lr=1e-5, t4=Fit(64, "fp16", "cached_mnrl", 8),
@@ -136,7 +162,7 @@ def generic(model_id: str, kind: Literal["transformer", "static"] = "transformer
     if kind == "static":
         return Preset(model_id, model_id, source=source, dims=(), **_STATIC)
     prompt = "" if source == "folder" else next(
-        (p for prefix, p in FAMILY_QUERY_PROMPTS.items() if model_id.lower().startswith(prefix)), "")
+        (p for pattern, p in FAMILY_QUERY_PROMPTS.items() if re.match(pattern, model_id.lower())), "")
     return Preset(model_id, model_id, source=source, kind="transformer", pooling="the model's own",
                   query_prompt=prompt, dims=(), max_seq_length=None, lr=2e-5, **_GENERIC_FITS)
 
@@ -166,6 +192,7 @@ def table():
 
     rows = [{"preset": p.name, "model": p.model_id, "offline": p.offline, "kind": p.kind,
              "pooling": p.pooling, "query prompt": bool(p.query_prompt), "dims": "/".join(map(str, p.dims)),
+             "native dims": "/".join(map(str, p.native_dims)), "remote code": p.trust_remote_code,
              "max tokens": p.max_seq_length or "no limit", "lr": p.lr, "corpus rotation": not p.truncatable,
              "T4 16 GB": fit(p.t4), "A100 80 GB": fit(p.a100), "seed cards": p.seeds, "note": p.note}
             for p in PRESETS.values()]

@@ -275,12 +275,14 @@ def dims_for(full: int, trained: Sequence[int] | None) -> list[int]:
 
 
 def describe(loaded, dims: Sequence[int]) -> dict:
-    """Which model made the numbers: asked for, loaded, why, its architecture and its query prompt."""
+    """Which model made the numbers: asked for, loaded, why, its architecture, its query prompt, and the sizes
+    its makers trained it at when its preset knows them (``native_dims``)."""
     from helpers.core.models import is_static
 
+    native = {"native_dims": list(loaded.preset.native_dims)} if loaded.preset.native_dims else {}
     return {"kind": "dense", "requested": loaded.requested, "loaded": loaded.loaded, "reason": loaded.reason,
             "is_fallback": loaded.is_fallback, "architecture": "static" if is_static(loaded.model) else
-            "transformer", "query_prompt": loaded.model.prompts.get("query"), "dims": list(dims)}
+            "transformer", "query_prompt": loaded.model.prompts.get("query"), "dims": list(dims)} | native
 
 
 def run_systems(models: dict[str, str], sets: dict[str, IRData], store: EmbeddingStore,

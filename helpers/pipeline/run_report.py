@@ -268,6 +268,8 @@ def _system(system: dict, root: Path) -> str:
     name = system.get("loaded") or system.get("model") or ""
     path = Path(name)
     shown = link(path.name + "/", path, root) if path.is_absolute() and path.is_relative_to(root) else name
+    native = system.get("native_dims")
+    shown += f" (Matryoshka-trained by its makers at {', '.join(map(str, native))} dims)" if native else ""
     return shown + (f" ({system['note']})" if system.get("note") else "")
 
 

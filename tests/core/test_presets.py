@@ -124,3 +124,43 @@ def test_cli_model_option_lists_the_presets():
                          check=True, env={**os.environ, "COLUMNS": "400"}).stdout
     for name in presets.PRESETS:
         assert name in out
+
+
+V2 = {"arctic-embed-m-v2.0": ("Snowflake/snowflake-arctic-embed-m-v2.0", True, 768, (768, 256), 2e-5),
+      "arctic-embed-l-v2.0": ("Snowflake/snowflake-arctic-embed-l-v2.0", False, 1024, (1024, 256), 1e-5)}
+
+
+@pytest.mark.parametrize("name", V2)
+def test_arctic_v2_presets_take_query_prefix_their_remote_code_flag_and_native_256_dims(name):
+    model_id, remote_code, full, native, lr = V2[name]
+    for key in (name, name.upper(), model_id, model_id.lower(), model_id.upper()):
+        preset = presets.resolve(key)
+        assert preset is presets.PRESETS[name]
+    assert (preset.query_prompt, preset.trust_remote_code, preset.dims[0], preset.native_dims) == (
+        "query: ", remote_code, full, native)
+    assert preset.pooling == "cls" and preset.max_seq_length == 512
+    assert preset.train_settings() == {"lr": lr, "corpus_rotation": False, "preset": name}
+
+
+def test_only_v2_arctic_ids_get_the_query_prefix_the_older_ones_keep_their_sentence():
+    v2, v1 = "query: ", presets.ARCTIC_QUERY_PROMPT
+    for model_id, prompt in [("Snowflake/snowflake-arctic-embed-xs-v2.0", v2),
+                             ("snowflake/SNOWFLAKE-ARCTIC-EMBED-L-V2.0-int8", v2),
+                             ("Snowflake/snowflake-arctic-embed-s", v1),
+                             ("Snowflake/snowflake-arctic-embed-m-v1.5-onnx", v1),
+                             ("someone/snowflake-arctic-embed-l-v2.0-ko", "")]:
+        assert presets.generic(model_id).query_prompt == prompt, model_id
+    assert models.query_prompt_for("Snowflake/snowflake-arctic-embed-m-v2.0") == v2
+
+
+def test_only_arctic_m_v2_runs_code_from_its_repo():
+    assert {name for name, p in presets.PRESETS.items() if p.trust_remote_code} == {"arctic-embed-m-v2.0"}
+    assert not presets.generic("Snowflake/snowflake-arctic-embed-xs-v2.0").trust_remote_code
+
+
+def test_table_shows_native_dims_and_remote_code():
+    table = presets.table()
+    assert table.loc["arctic-embed-l-v2.0", "T4 16 GB"] == "64 fp16 cached_mnrl/4"
+    assert table.loc["arctic-embed-l-v2.0", "native dims"] == "1024/256"
+    assert list(table.index[table["remote code"]]) == ["arctic-embed-m-v2.0"]
+    assert table.loc["arctic-embed-m", "native dims"] == ""
