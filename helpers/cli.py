@@ -74,6 +74,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs-dir", type=Path, default=config.RUNS_DIR, help="where runs are written")
     p.add_argument("--generator", choices=["auto", "llm", "offline"], default="auto",
                    help="question generator: the LLM when configured (auto), or force one")
+    p.add_argument("--split", choices=["chunks", "documents"], default="chunks",
+                   help="split the questions by chunk (default), or also keep whole documents out of "
+                        "training to see how the model does on documents added later (needs 3 or more PDFs)")
     p.add_argument("--force", action="store_true", help="rerun stages even when nothing changed")
     p.add_argument("--llm-timeout", type=float, default=None, metavar="SECONDS",
                    help=f"seconds per LLM request attempt (default: ${llm.TIMEOUT_ENV} or "
@@ -206,7 +209,8 @@ def _run(args: argparse.Namespace) -> int:
     _set_llm_limits(args)
     preflight(args)
     settings = RunSettings(pdf_dir=args.pdfs, model_id=args.model, profile=config.get_profile(args.profile),
-                           run=args.run, runs_dir=args.runs_dir, generator=args.generator, force=args.force)
+                           run=args.run, runs_dir=args.runs_dir, generator=args.generator, split=args.split,
+                           force=args.force)
     stages = STAGES if args.command == "run" else [s for s in STAGES if s.name == args.command]
     print(f"Run {settings.paths.root} | profile {settings.profile.name} | PDFs {settings.pdf_dir}")
     started = time.perf_counter()

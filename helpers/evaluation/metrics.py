@@ -84,8 +84,12 @@ class IRData:
         if n is None or n >= len(self.queries):
             return self
         keep = set(random.Random(seed).sample(self.query_ids, n))
+        return self.subset(keep, sampled_from=len(self.queries))
+
+    def subset(self, keep: set[str], **meta) -> IRData:
+        """The queries in ``keep`` over the same corpus, with ``meta`` added to (or replacing) the meta."""
         return IRData({q: t for q, t in self.queries.items() if q in keep}, self.corpus,
-                      {q: self.relevant[q] for q in keep}, self.meta | {"sampled_from": len(self.queries)})
+                      {q: self.relevant[q] for q in self.queries if q in keep}, self.meta | meta)
 
 
 def corpus_of(chunks: Sequence[Chunk]) -> dict[str, str]:

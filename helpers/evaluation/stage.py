@@ -47,11 +47,13 @@ from helpers.evaluation.systems import (
     BASE_ROTATED,
     BM25,
     FINETUNED,
+    GOLD_UNSEEN,
     HEADLINE,
     NO_DIM,
     STATIC,
     STATIC_FINETUNED,
 )
+from helpers.questions.pairs import UNSEEN, held_out_documents
 from helpers.training.rotation import principal_rotation
 
 ALPHA = 0.05
@@ -81,14 +83,15 @@ class Encoded:
     queries: dict[str, object]  # query set name -> tensor (queries x dim)
     per_second: float  # corpus chunks encoded per second on this machine
 
-    def rotated(self) -> Encoded:
+    def rotated(self, fit_rows: Sequence[int] | None = None) -> Encoded:
         """The same embeddings after the corpus rotation (``helpers.training.rotation``) that fine-tuning
-        starts from: a rotation is linear, so rotating the embeddings equals encoding with the rotated
-        model."""
+        starts from, fitted on the corpus rows ``fit_rows`` (default: all) as training fitted it: a
+        rotation is linear, so rotating the embeddings equals encoding with the rotated model."""
         import torch
 
-        r = torch.as_tensor(principal_rotation(self.corpus.cpu().numpy()), dtype=self.corpus.dtype,
-                            device=self.corpus.device)
+        fitted = self.corpus.cpu().numpy()
+        fitted = fitted if fit_rows is None else fitted[list(fit_rows)]
+        r = torch.as_tensor(principal_rotation(fitted), dtype=self.corpus.dtype, device=self.corpus.device)
         queries = {name: q @ r.T for name, q in self.queries.items()}
         return Encoded(self.corpus @ r.T, queries, self.per_second)
 
@@ -235,7 +238,8 @@ def set_report(data: IRData, runs: dict[str, SystemRun]) -> dict:
 
 def build_query_sets(paths: config.RunPaths, chunks: Sequence[Chunk], names: Sequence[str],
                      max_queries: int | None = None) -> tuple[dict[str, IRData], dict[str, str]]:
-    """The query sets to evaluate, and those skipped with the reason (only gold may be skipped)."""
+    """The query sets to evaluate, and those skipped with the reason (only gold may be skipped); with a
+    split by document, also the questions on the documents held out from training (``unseen_sets``)."""
     sets, skipped = {}, {}
     for name in names:
         if name != "gold":
@@ -248,7 +252,27 @@ def build_query_sets(paths: config.RunPaths, chunks: Sequence[Chunk], names: Seq
             print(f"Gold questions skipped: {exc}")
     if not sets:
         raise ValueError(f"None of the query sets {list(names)} could be built: {skipped}")
-    return sets, skipped
+    held_out = held_out_documents(paths.pairs)
+    return (sets | unseen_sets(paths, chunks, held_out, sets.get("gold"), max_queries) if held_out else sets,
+            skipped)
+
+
+def unseen_sets(paths: config.RunPaths, chunks: Sequence[Chunk], held_out: Sequence[str],
+                gold: IRData | None, max_queries: int | None = None) -> dict[str, IRData]:
+    """Questions whose answers lie only in documents kept out of training: the unseen split's, and the
+    gold questions on those documents (when any). They search the whole corpus, as users do."""
+    note = (f"on {len(held_out)} documents the model never saw ({', '.join(held_out)}): neither training "
+            "nor the corpus rotation used them")
+    unseen = ir_from_split(paths.pairs, UNSEEN, chunks).sample(max_queries)
+    unseen.meta |= {"held_out_documents": list(held_out), "source": f"synthetic questions {note}"}
+    sets = {UNSEEN: unseen}
+    source = {c.id: c.source for c in chunks}
+    if gold is not None:
+        keep = {q for q, ids in gold.relevant.items() if all(source[c] in held_out for c in ids)}
+        if keep:
+            sets[GOLD_UNSEEN] = gold.subset(keep, query_set=GOLD_UNSEEN, held_out_documents=list(held_out),
+                                            source=f"hand-written gold questions {note}")
+    return sets
 
 
 def training_info(model_dir: Path) -> dict:
@@ -287,17 +311,22 @@ def describe(loaded, dims: Sequence[int]) -> dict:
 
 def run_systems(models: dict[str, str], sets: dict[str, IRData], store: EmbeddingStore,
                 trained_dims: Sequence[int] | None = None, rotated_base: bool = False,
-                max_seq_length: int | None = None) -> tuple[dict, dict[str, dict[str, SystemRun]]]:
+                max_seq_length: int | None = None, rotation_fit_ids: Sequence[str] | None = None
+                ) -> tuple[dict, dict[str, dict[str, SystemRun]]]:
     """BM25 and each model (name -> id or folder) on every query set: (who made the numbers, the runs).
 
     Embeddings come from ``store``. With ``rotated_base``, also the base model after the corpus rotation
-    that fine-tuning starts from, so the report separates what the rotation did from what training did
-    (derived from the base's vectors, never encoded). ``max_seq_length``: the training's cap on inputs,
-    applied to every model, so the base reads the chunks as fine-tuning did."""
+    that fine-tuning starts from, fitted on the chunks ``rotation_fit_ids`` (default: all) as training
+    fitted it, so the report separates what the rotation did from what training did (derived from the
+    base's vectors, never encoded). ``max_seq_length``: the training's cap on inputs, applied to every
+    model, so the base reads the chunks as fine-tuning did."""
     from helpers.core.models import load_embedding_model
     from helpers.training.trainer import cap_max_seq_length
 
     runs = {name: {BM25: run_bm25(data)} for name, data in sets.items()}
+    fit_ids = None if rotation_fit_ids is None else set(rotation_fit_ids)
+    fit_rows = None if fit_ids is None else [i for i, cid in enumerate(next(iter(sets.values())).corpus_ids)
+                                             if cid in fit_ids]
     systems = {BM25: {"kind": "lexical", "model": "BM25 (bm25s defaults, English stopwords)"}}
 
     def add(system: str, loaded, encoded: Encoded, note: str = "") -> None:
@@ -314,8 +343,9 @@ def run_systems(models: dict[str, str], sets: dict[str, IRData], store: Embeddin
         encoded = encode_sets(loaded.model, sets, store)
         add(system, loaded, encoded)
         if system == BASE and rotated_base:  # what the rotation alone does, before any training
-            add(BASE_ROTATED, loaded, encoded.rotated(), "rotated onto the principal directions of these "
-                                                         "chunks, as fine-tuning starts: no training")
+            add(BASE_ROTATED, loaded, encoded.rotated(fit_rows), "rotated onto the principal directions of "
+                                                                 "the training chunks, as fine-tuning "
+                                                                 "starts: no training")
     return systems, runs
 
 
@@ -343,14 +373,17 @@ def evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, extra
 
     console.quiet_libraries()
     profile = profile or config.get_profile()
-    sets, skipped = build_query_sets(paths, load_chunks(paths.chunks), query_sets, profile.eval_max_queries)
+    chunks = load_chunks(paths.chunks)
+    sets, skipped = build_query_sets(paths, chunks, query_sets, profile.eval_max_queries)
+    held_out = held_out_documents(paths.pairs)
     info = training_info(paths.model)
     base = base_model_id or base_of(info) or presets.default_model()
     models = {BASE: base, FINETUNED: str(paths.model), **(static_systems(paths, base) if static else {}),
               **{m: m for m in extra_models}}
     trained = info.get("config", {})
     systems, runs = run_systems(models, sets, run_store(paths.root), trained.get("dims"),
-                                trained.get("corpus_rotation", False), trained.get("max_seq_length"))
+                                trained.get("corpus_rotation", False), trained.get("max_seq_length"),
+                                [c.id for c in chunks if c.source not in held_out] if held_out else None)
     started_from = info.get("base_model", {}).get("loaded")
     if started_from and systems[BASE]["loaded"] != started_from:
         systems[BASE]["note"] = f"the fine-tuned model started from {started_from}, not from this base"

@@ -4,4 +4,5 @@ BM25, BASE, FINETUNED = "bm25", "base", "fine-tuned"
 BASE_ROTATED = "base, rotated"
 STATIC, STATIC_FINETUNED = "static", "static fine-tuned"
 HEADLINE = "ndcg@10"
+GOLD_UNSEEN = "gold, unseen documents"  # gold questions answered only by documents held out from training
 NO_DIM = "full"  # the dimension key of BM25, which has no dimensions

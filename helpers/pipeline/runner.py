@@ -24,6 +24,7 @@ class RunSettings:
     run: str | None = None
     runs_dir: Path = config.RUNS_DIR
     generator: str = "auto"
+    split: str = "chunks"  # or "documents": some documents kept out of training (helpers.questions)
     force: bool = False
 
     @property

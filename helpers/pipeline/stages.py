@@ -22,7 +22,7 @@ def _questions(s: RunSettings) -> dict:
 
     # The offline MiniLM is enough to catch near-duplicate questions, whatever model is fine-tuned.
     return build_pairs(s.paths.chunks, s.paths.pairs, profile=s.profile, generator=s.generator,
-                       cache_dir=s.runs_dir / "llm_cache", model="fallback")
+                       cache_dir=s.runs_dir / "llm_cache", model="fallback", split=s.split)
 
 
 def _train(s: RunSettings) -> dict:
@@ -71,7 +71,7 @@ def _gold(s: RunSettings) -> Path:
 STAGES: list[Stage] = [
     Stage("chunk", lambda s: [s.pdf_dir], lambda p: p.chunks, _chunk, _model),
     Stage("questions", lambda s: [s.paths.chunks], lambda p: p.pairs, _questions,
-          lambda s: {"profile": _profile(s), "generator": s.generator}),
+          lambda s: {"profile": _profile(s), "generator": s.generator, "split": s.split}),
     Stage("train", lambda s: [s.paths.pairs], lambda p: p.model, _train,
           lambda s: {"profile": _profile(s), **_model(s)}),
     Stage("evaluate", lambda s: [s.paths.chunks, s.paths.pairs, s.paths.model, _gold(s)], lambda p: p.eval,

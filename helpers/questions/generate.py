@@ -271,13 +271,16 @@ def _describe_usage(usage: dict) -> str:
 
 def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Profile | str | None = None,
                 generator: str = "auto", cache_dir: Path | str | None = None, model=None, seed: int = 42,
-                settings: LLMSettings | None = None, progress: bool = True) -> dict:
+                settings: LLMSettings | None = None, progress: bool = True, split: str = "chunks") -> dict:
     """Chunks -> questions (LLM or offline) -> validated pairs -> split by chunk -> ``out_dir``.
 
     Offline, every chunk gets questions; the LLM is asked about the profile's ``max_chunks``. The splits
     then take whole chunks up to the profile's budget (training pairs, validation and test questions).
 
     ``generator``: "auto" (the LLM when one is configured, else offline), "llm" or "offline".
+    ``split``: "chunks", or "documents" to also keep whole documents out of training
+    (``documents_to_hold_out``): their questions make the ``unseen`` split, which shows how the model does
+    on documents added after training.
     ``model``: an embedding model (id, ``LoadedModel`` or SentenceTransformer) for near-duplicate
     detection and the leakage check; without one, duplicates are found by normalized text only.
     Returns the report, also written to ``out_dir/report.json``.
@@ -286,6 +289,9 @@ def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Pr
 
     profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
     chunks = load_chunks(chunks_path)
+    if split not in ("chunks", "documents"):
+        raise ValueError(f"split must be 'chunks' or 'documents', got {split!r}")
+    unseen_docs = documents_to_hold_out(chunks, seed) if split == "documents" else []
     n = profile.questions_per_chunk
     mode, settings = resolve_generator(generator, settings)
     if mode == "llm":  # LLM calls cost: at most max_chunks chunks, plus some only the test split uses
@@ -298,14 +304,16 @@ def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Pr
     embedder = _embedding_model(model)
     kept, rejected = validate(result.pairs, embedder)
     texts = {c.id: c.text for c in chunks}
+    unseen = {c.id for c in chunks if c.source in unseen_docs}
     dataset = split_with_causes(kept, result.failures, seed, {c.id for c in held_out}, texts,
-                                split_budget(profile))
+                                split_budget(profile), unseen)
     used = sum(len(ds) for ds in dataset.values())
     report = {
         "generator": result.generator, "generators": generator_counts(kept),
         "prompt_version": PROMPT_VERSION if mode == "llm" else None,
         "llm": settings.public() if mode == "llm" else None,
         "profile": profile.name, "seed": seed, "questions_per_chunk": n,
+        "split": split, "held_out_documents": unseen_docs,
         "chunks": {"total": len(chunks), "used": len(chosen), "held_out_for_test": len(held_out)},
         "counts": {"requested": result.requested, "generated": len(result.pairs), "kept": len(kept),
                    "rejected": len(rejected), "failed_chunks": len(result.failures),
@@ -330,11 +338,22 @@ def split_budget(profile: config.Profile) -> SplitBudget:
     return SplitBudget(profile.max_train_pairs, profile.validation_questions, profile.test_questions)
 
 
+def documents_to_hold_out(chunks: list[Chunk], seed: int = 42, share: float = 0.2) -> list[str]:
+    """A seeded ``share`` of the documents (at least one), kept out of training for a split by document."""
+    documents = sorted({c.source for c in chunks})
+    if len(documents) < 3:
+        raise ValueError(f"A split by document needs at least 3 documents (one to hold out, two to train "
+                         f"and validate on); these chunks come from {len(documents)}: "
+                         f"{', '.join(documents) or 'none'}. Add documents, or split by chunk.")
+    return sorted(random.Random(seed).sample(documents, max(1, round(share * len(documents)))))
+
+
 def split_with_causes(kept: list[dict], failures: list[dict], seed: int, test_only: set[str],
-                      chunk_texts: dict[str, str], budget: SplitBudget):
+                      chunk_texts: dict[str, str], budget: SplitBudget, unseen: set[str] = frozenset()):
     """``split_pairs``; when too few pairs are left, the error leads with the LLM's failures and the fix."""
     try:
-        return split_pairs(kept, seed=seed, test_only=test_only, chunk_texts=chunk_texts, budget=budget)
+        return split_pairs(kept, seed=seed, test_only=test_only, chunk_texts=chunk_texts, budget=budget,
+                           unseen=unseen)
     except ValueError as exc:
         if not failures:
             raise
@@ -412,8 +431,10 @@ def describe_report(report: dict) -> str:
 
 def _held_out(report: dict) -> str:
     held, spare = report["chunks"].get("held_out_for_test", 0), report["counts"].get("beyond_budget", 0)
+    docs = report.get("held_out_documents") or []
     notes = ([f"test includes questions on {held} chunks held out from training"] if held else []) + (
-        [f"{spare} questions beyond the profile's budget unused"] if spare else [])
+        [f"unseen: questions on {len(docs)} documents kept out of training ({', '.join(docs)})"]
+        if docs else []) + ([f"{spare} questions beyond the profile's budget unused"] if spare else [])
     return f" ({'; '.join(notes)})" if notes else ""
 
 

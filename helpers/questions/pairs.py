@@ -20,6 +20,7 @@ Validation rules (first failing rule wins, its name is the rejection reason):
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
 import shutil
@@ -34,6 +35,7 @@ from helpers.core.schema import Chunk
 
 COLUMNS = ("id", "anchor", "positive", "chunk_id", "generator")
 SPLITS = ("train", "validation", "test")
+UNSEEN = "unseen"  # questions on documents held out from training (a split by document, see split_pairs)
 DUPLICATE_COSINE = 0.95
 # Inverse cloze copies a sentence of the chunk on purpose (and mostly removes it from the positive).
 COPIES_ALLOWED = {"offline:ict"}
@@ -202,11 +204,12 @@ class SplitBudget:
 
 def split_pairs(pairs: list[dict], ratios: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 42,
                 test_only: set[str] = frozenset(), chunk_texts: dict[str, str] | None = None,
-                budget: SplitBudget = SplitBudget()):
+                budget: SplitBudget = SplitBudget(), unseen: set[str] = frozenset()):
     """A ``DatasetDict`` (train, validation, test) split BY CHUNK: all questions of a chunk (keyed by its
     id), and of any chunk with the same text in ``chunk_texts`` (chunk id -> text), land in one split.
     Split sizes follow ``ratios`` in chunks, then ``budget``; the questions on chunks in ``test_only``
-    (held out from training) go to the test split on top."""
+    (held out from training) go to the test split on top. The questions on chunks in ``unseen`` (the
+    chunks of documents held out from training) make a fourth split, ``UNSEEN``, capped like the test."""
     if len(ratios) != 3 or min(ratios) < 0 or abs(sum(ratios) - 1) > 1e-6:
         raise ValueError(f"ratios must be three non-negative numbers that sum to 1, got {ratios}")
     texts = chunk_texts or {}
@@ -214,17 +217,23 @@ def split_pairs(pairs: list[dict], ratios: tuple[float, float, float] = (0.8, 0.
     for pair in pairs:
         cid = pair["chunk_id"]
         groups[normalize(texts[cid]) if cid in texts else cid].append(pair)
-    held_out = sorted(k for k, group in groups.items() if any(p["chunk_id"] in test_only for p in group))
-    keys = sorted(set(groups) - set(held_out))
+
+    def keys_with(ids: set[str]) -> list[str]:
+        return sorted(k for k, group in groups.items() if any(p["chunk_id"] in ids for p in group))
+
+    held_docs = keys_with(unseen)
+    held_out = sorted(set(keys_with(test_only)) - set(held_docs))
+    keys = sorted(set(groups) - set(held_out) - set(held_docs))
     if len(keys) < 3:
         raise ValueError(f"Need questions on at least 3 different chunks to split, got {len(keys)}.")
     random.Random(seed).shuffle(keys)
+    random.Random(seed).shuffle(held_docs)
     n_val, n_test = (max(1 if r > 0 else 0, round(len(keys) * r)) for r in ratios[1:])
     assigned = _within_budget({"validation": keys[:n_val], "test": keys[n_val:n_val + n_test] + held_out,
-                               "train": keys[n_val + n_test:]}, groups, budget)
+                               "train": keys[n_val + n_test:], UNSEEN: held_docs}, groups, budget)
     order = {pair["id"]: i for i, pair in enumerate(pairs)}
     rows = {name: sorted((p for k in ks for p in groups[k]), key=lambda p: order[p["id"]])
-            for name, ks in assigned.items()}
+            for name, ks in assigned.items() if ks or name in SPLITS}
     return to_dataset_dict(rows)
 
 
@@ -245,16 +254,19 @@ def _within_budget(assigned: dict[str, list[str]], groups: dict[str, list[dict]]
     validation, _ = take(assigned["validation"], budget.validation)
     room = (budget.test or 0) - sum(len(groups[k]) for k in assigned["test"])
     extra = take(spare, room)[0] if room > 0 else []
-    return {"validation": validation, "test": assigned["test"] + extra, "train": train}
+    unseen, _ = take(assigned[UNSEEN], budget.test)
+    return {"validation": validation, "test": assigned["test"] + extra, "train": train, UNSEEN: unseen}
 
 
 def to_dataset_dict(rows: dict[str, list[dict]]):
-    """Rows per split -> ``DatasetDict`` with string columns ``COLUMNS`` (empty splits keep them)."""
+    """Rows per split -> ``DatasetDict`` with string columns ``COLUMNS``: train, validation and test (empty
+    ones keep the columns), and ``UNSEEN`` when ``rows`` has it."""
     from datasets import Dataset, DatasetDict, Features, Value
 
     features = Features({c: Value("string") for c in COLUMNS})
+    names = [*SPLITS, *([UNSEEN] if UNSEEN in rows else [])]
     return DatasetDict({name: Dataset.from_list([{c: r[c] for c in COLUMNS} for r in rows.get(name, [])],
-                                                features=features) for name in SPLITS})
+                                                features=features) for name in names})
 
 
 def check_leakage(dataset_dict, model=None, threshold: float = DUPLICATE_COSINE,
@@ -263,7 +275,7 @@ def check_leakage(dataset_dict, model=None, threshold: float = DUPLICATE_COSINE,
     text; without it, the positives' texts) or a question (same normalized text, or cosine >=
     ``threshold`` under ``model``); else return what was checked."""
     problems = []
-    names = [name for name in SPLITS if name in dataset_dict]
+    names = [name for name in (*SPLITS, UNSEEN) if name in dataset_dict]
     embeddings = {name: encode_questions(model, dataset_dict[name]["anchor"])
                   for name in names if model is not None and len(dataset_dict[name])}
 
@@ -330,6 +342,12 @@ def load_pairs(path: Path | str):
         raise FileNotFoundError(f"No pairs at {path}: run the questions stage first (notebook 02 or "
                                 "`python -m helpers questions`).")
     return load_from_disk(str(path))
+
+
+def held_out_documents(pairs_dir: Path | str) -> list[str]:
+    """The documents the pairs at ``pairs_dir`` keep out of training (none for a split by chunk)."""
+    report = Path(pairs_dir) / "report.json"
+    return json.loads(report.read_text()).get("held_out_documents", []) if report.is_file() else []
 
 
 def generator_counts(pairs: list[dict]) -> dict[str, int]:

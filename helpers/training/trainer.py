@@ -19,7 +19,7 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -31,6 +31,8 @@ from helpers.core.diskspace import DiskFullError, is_disk_full
 from helpers.core.embeddings import EmbeddingStore, StoredEncoder, run_store
 from helpers.core.io import read_json, read_jsonl, write_json
 from helpers.core.models import is_static, load_embedding_model
+from helpers.questions.pairs import UNSEEN, held_out_documents
+from helpers.questions.pairs import load_pairs as load_saved_pairs
 from helpers.training.batches import chunk_of_anchor, keep_chunks_apart
 from helpers.training.checkpoints import marker_callback, newest_complete, training_disk_bytes
 from helpers.training.dims import matryoshka_dims
@@ -159,8 +161,6 @@ class TrainResult:
 
 def load_pairs(pairs_dir: Path | str):
     """The pairs ``DatasetDict`` saved by the questions stage, checked for what training needs."""
-    from helpers.questions.pairs import load_pairs as load_saved_pairs
-
     pairs = load_saved_pairs(pairs_dir)
     if "train" not in pairs or len(pairs["train"]) < 2:
         raise ValueError(f"{pairs_dir} needs a 'train' split with at least 2 pairs.")
@@ -176,14 +176,17 @@ def training_columns(dataset):
     return dataset.select_columns(keep)
 
 
-def retrieval_corpus(pairs, chunks_path: Path | None = None) -> dict[str, str]:
-    """Chunk id -> text: the run's chunks.jsonl when present, else each chunk's longest positive in the
-    pairs (a positive is the chunk's text, or the chunk without the query sentence for inverse cloze)."""
+def retrieval_corpus(pairs, chunks_path: Path | None = None, held_out: Collection[str] = ()
+                     ) -> dict[str, str]:
+    """Chunk id -> text of what training may see (the rotation, validation and mined negatives use it): the
+    run's chunks.jsonl without the ``held_out`` documents' chunks when present, else each chunk's longest
+    positive in the pairs but the unseen split (a positive is the chunk's text, or the chunk without the
+    query sentence for inverse cloze)."""
     if chunks_path is not None and chunks_path.is_file():
-        return {row["id"]: row["text"] for row in read_jsonl(chunks_path)}
+        return {row["id"]: row["text"] for row in read_jsonl(chunks_path) if row["source"] not in held_out}
     corpus: dict[str, str] = {}
-    for split in pairs.values():
-        for cid, text in zip(split["chunk_id"], split["positive"], strict=True):
+    for name, split in pairs.items():
+        for cid, text in zip(split["chunk_id"], split["positive"], strict=True) if name != UNSEEN else ():
             corpus[cid] = max(corpus.get(cid, ""), text, key=len)
     return corpus
 
@@ -409,7 +412,7 @@ def finetune(
     model = loaded.model
     cap_max_seq_length(model, cfg.max_seq_length)
     dims = sorted(cfg.dims or matryoshka_dims(model), reverse=True)
-    corpus = retrieval_corpus(pairs, pairs_dir.parent / "chunks.jsonl")
+    corpus = retrieval_corpus(pairs, pairs_dir.parent / "chunks.jsonl", held_out_documents(pairs_dir))
     fingerprint = run_fingerprint(replace(cfg, dims=dims), loaded.loaded, pairs, corpus)
     if resume and (cached := cached_result(output_dir, fingerprint)):
         print(f"Already trained with these pairs and settings: {output_dir} (resume=False retrains).")

@@ -300,3 +300,42 @@ def test_detectable_difference_is_2_8_standard_errors_and_halves_with_four_times
     assert few == pytest.approx(2.8 * diff[:100].std() / 10, rel=0.15)
     assert many == pytest.approx(few / 2, rel=0.2)
     assert paired_test(diff[:100], np.zeros(100))["detectable_diff"] == pytest.approx(few, rel=0.01)
+
+
+def test_with_held_out_documents_the_unseen_questions_are_scored_on_their_own(chunks, data, tmp_path):
+    import shutil
+
+    from datasets import Dataset, load_from_disk
+
+    from helpers.evaluation.stage import unseen_sets
+    from helpers.evaluation.systems import GOLD_UNSEEN
+    from helpers.questions.pairs import UNSEEN
+
+    paths = config.RunPaths(tmp_path / "run")
+    _pairs(chunks, data, paths.pairs)
+    unseen_rows = [{"id": "u0", "anchor": "cat care", "chunk_id": chunks[1].id, "positive": chunks[1].text,
+                    "generator": "test-fixture"}]
+    pairs = load_from_disk(str(paths.pairs))
+    pairs[UNSEEN] = Dataset.from_list(unseen_rows)
+    pairs.save_to_disk(str(tmp_path / "with_unseen"))
+    paths = config.RunPaths(tmp_path / "run")
+    shutil.rmtree(paths.pairs)
+    shutil.copytree(tmp_path / "with_unseen", paths.pairs)
+    sets = unseen_sets(paths, chunks, ["cats.pdf"], data)
+    assert list(sets[UNSEEN].queries) == ["u0"] and sets[UNSEEN].corpus == data.corpus  # the whole corpus
+    assert set(sets[GOLD_UNSEEN].queries) == {"q0", "c0"}  # the gold questions answered by cats.pdf only
+    assert "never saw (cats.pdf)" in sets[GOLD_UNSEEN].meta["source"]
+    assert GOLD_UNSEEN not in unseen_sets(paths, chunks, ["cats.pdf"], data.subset({"q1"}))
+
+
+def test_the_rotated_base_can_be_fitted_on_the_training_chunks_only(data, tmp_path):
+    import torch
+
+    from helpers.evaluation.stage import Encoded
+    from helpers.training.rotation import principal_rotation
+
+    corpus = torch.randn(30, 8)
+    encoded = Encoded(corpus, {"q": torch.randn(4, 8)}, 1.0)
+    rotation = torch.as_tensor(principal_rotation(corpus[:20].numpy()), dtype=corpus.dtype)
+    assert torch.allclose(encoded.rotated(range(20)).corpus, corpus @ rotation.T, atol=1e-5)
+    assert not torch.allclose(encoded.rotated().corpus, encoded.rotated(range(20)).corpus, atol=1e-3)

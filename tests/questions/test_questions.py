@@ -244,6 +244,43 @@ def test_offline_questions_cover_every_chunk_and_evaluation_searches_the_real_ch
                for q in synthetic_questions(tmp_path / "pairs", chunks))
 
 
+def documents(names: str = "abcde", per_document: int = 12) -> list:
+    """Chunks of several documents, each text its own (the sample sections, numbered per document)."""
+    from helpers.core.schema import Chunk
+
+    return [Chunk(text=f"{c.text} Document {name} keeps this as clause {i}.", source=f"{name}.pdf",
+                  pages=c.pages, start=0, end=0, heading=c.heading)
+            for name in names for i, c in enumerate(sample_chunks(per_document))]
+
+
+def test_a_split_by_document_keeps_held_out_documents_out_of_train_and_validation(tmp_path, monkeypatch):
+    from helpers.questions.pairs import UNSEEN, held_out_documents
+
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "KIT_LLM_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    chunks = documents()
+    save_chunks(chunks, tmp_path / "chunks.jsonl")
+    report = build_pairs(tmp_path / "chunks.jsonl", tmp_path / "pairs", profile="smoke", progress=False,
+                         split="documents")
+    dataset = load_pairs(tmp_path / "pairs")
+    held = held_out_documents(tmp_path / "pairs")
+    assert held == report["held_out_documents"] and len(held) == 1  # a fifth of five documents
+    source = {c.id: c.source for c in chunks}
+    for name in ("train", "validation"):
+        assert not {source[cid] for cid in dataset[name]["chunk_id"]} & set(held), name
+    assert {source[cid] for cid in dataset[UNSEEN]["chunk_id"]} == set(held)
+    assert len(set(dataset[UNSEEN]["chunk_id"])) == 12 and report["leakage"]["ok"]
+    assert "unseen" in report["leakage"]["split_pairs"][-1]
+    by_chunk = build_pairs(tmp_path / "chunks.jsonl", tmp_path / "by_chunk", profile="smoke", progress=False)
+    assert UNSEEN not in load_pairs(tmp_path / "by_chunk") and by_chunk["held_out_documents"] == []
+
+
+def test_a_split_by_document_needs_three_documents(tmp_path):
+    save_chunks(documents("ab"), tmp_path / "chunks.jsonl")
+    with pytest.raises(ValueError, match="needs at least 3 documents.*from 2: a.pdf, b.pdf"):
+        build_pairs(tmp_path / "chunks.jsonl", tmp_path / "pairs", generator="offline", split="documents")
+
+
 def test_select_chunks_samples_with_a_seed_and_keeps_order():
     chunks = sample_chunks(40)
     chosen = select_chunks(chunks, 10, seed=5)

@@ -379,3 +379,21 @@ def test_training_cli_passes_rotation_and_hard_negatives(monkeypatch, capsys):
     training.main(["--pairs", "p", "--output", "o", "--model", "fallback"])
     assert (seen[0].corpus_rotation, seen[0].hard_negatives) == (False, 2)
     assert (seen[1].corpus_rotation, seen[1].hard_negatives) == (True, 0)
+
+
+def test_training_sees_no_chunk_of_a_held_out_document(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    from helpers.core.io import write_jsonl
+    from helpers.questions.pairs import UNSEEN
+    from helpers.training.trainer import retrieval_corpus
+
+    keys = list(PASSAGES)
+    rows = [{"id": k, "text": PASSAGES[k][0], "source": f"{k}.pdf"} for k in keys]
+    write_jsonl(tmp_path / "chunks.jsonl", rows)
+    pairs = DatasetDict({"train": Dataset.from_list(_rows(keys[:8], 1)),
+                         UNSEEN: Dataset.from_list(_rows(keys[8:], 1))})
+    corpus = retrieval_corpus(pairs, tmp_path / "chunks.jsonl", held_out=["tides.pdf", "bridge.pdf"])
+    assert set(corpus) == {k for k in keys if k not in ("tides", "bridge")}
+    without_chunks = retrieval_corpus(pairs)  # from the pairs: the unseen split's chunks are not in it
+    assert set(without_chunks) == {chunk_id("doc.pdf", PASSAGES[k][0]) for k in keys[:8]}
