@@ -192,7 +192,7 @@ def _print_verdicts(report: dict) -> None:
 
     for name, query_set in report["query_sets"].items():
         if query_set.get("verdict"):
-            print(f"\nFine-tuned vs base on the {verdict_sentence(name, query_set)}")
+            print(f"\n{verdict_sentence(name, query_set)}")
             print(console.table(VERDICT_HEADER, verdict_table(query_set)))
 
 

@@ -7,6 +7,14 @@ from collections import Counter
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def fresh_announcements():
+    """Each test sees the "Embedding model: ..." line of its first load (a process prints it once)."""
+    from helpers.core import models
+
+    models._ANNOUNCED.clear()
+
+
 @pytest.fixture(scope="session")
 def fallback_model():
     """The bundled all-MiniLM-L6-v2 as a SentenceTransformer (query prompt registered)."""

@@ -92,9 +92,18 @@ def load_embedding_model(
     else:
         loaded = _load_from_hub(preset, requested, device)
     _register_query_prompt(loaded.model, loaded.preset.query_prompt)
-    if not quiet:
-        print(f"Embedding model: {loaded.loaded} on {device} ({loaded.reason})")
+    announce(f"Embedding model: {loaded.loaded} on {device} ({loaded.reason})", quiet)
     return loaded
+
+
+_ANNOUNCED: set[str] = set()
+
+
+def announce(line: str, quiet: bool = False) -> None:
+    """Print ``line`` the first time this process sees it: a run loads the same model several times."""
+    if not quiet and line not in _ANNOUNCED:
+        _ANNOUNCED.add(line)
+        print(line)
 
 
 def _load_from_hub(preset: Preset, requested: str, device: str) -> LoadedModel:

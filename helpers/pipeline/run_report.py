@@ -9,6 +9,7 @@ from pathlib import Path
 from helpers.core import presets
 from helpers.core.config import RunPaths
 from helpers.core.io import read_json
+from helpers.evaluation.systems import query_set_label
 from helpers.pipeline.report import Section, Table, fmt, key_value_table, link, write_report
 
 TRAINING_LABELS = {
@@ -59,8 +60,7 @@ def evaluation_verdicts(report: dict) -> list[str]:
 
     first = headline_set(report)
     ordered = sorted(report["query_sets"].items(), key=lambda item: item[0] != first)
-    return [f"Fine-tuned vs base on the {verdict_sentence(name, qs)}"
-            for name, qs in ordered if qs["verdict"]]
+    return [verdict_sentence(name, qs) for name, qs in ordered if qs["verdict"]]
 
 
 def verdict_section(paths: RunPaths) -> Section | None:
@@ -79,7 +79,7 @@ def verdict_section(paths: RunPaths) -> Section | None:
     headline = headline_set(report)
     sets = dict(sorted(sets.items(), key=lambda item: item[0] != headline))
     tables = [[VERDICT_HEADER, *verdict_table(qs)] for qs in sets.values()]
-    captions = [f"nDCG@10 on the {name} questions ({qs['n_queries']})" for name, qs in sets.items()]
+    captions = [f"nDCG@10 on the {query_set_label(name)} ({qs['n_queries']})" for name, qs in sets.items()]
     if sets:
         lines.append("In the tables: the difference is fine-tuned minus base with its 95% interval; "
                      "detectable is the smallest change these questions would show 4 times in 5 (80% power).")
@@ -132,7 +132,8 @@ def retrieval_section(paths: RunPaths) -> Section | None:
         f"All numbers: {link('eval.json', paths.eval, paths.root)}.",
     ]))
     tables = [frame_table(metrics_frame(report, name)) for name in report["query_sets"]]
-    captions = [f"Retrieval on the {name} questions (mean [95% interval])" for name in report["query_sets"]]
+    captions = [f"Retrieval on the {query_set_label(name)} (mean [95% interval])"
+                for name in report["query_sets"]]
     first = headline_set(report)
     tables += [frame_table(paired_frame(report)), frame_table(storage_frame(report, first))]
     captions += ["Paired differences of nDCG@10 (bootstrap interval, sign-flip permutation p-value)",

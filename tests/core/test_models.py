@@ -174,3 +174,10 @@ def test_only_folders_fine_tuned_from_a_remote_code_preset_trust_remote_code(
             write_json(tmp_path / name / "training_config.json", {"base_model": {"preset": preset}})
         models.load_embedding_model(str(tmp_path / name), device="cpu", quiet=True)
     assert [kwargs["trust_remote_code"] for _, kwargs in constructor_calls] == [True, False, False]
+
+
+def test_a_model_loaded_again_is_announced_once(capsys):
+    for _ in range(3):
+        models.load_embedding_model("fallback", device="cpu")
+    out = capsys.readouterr().out
+    assert out.count("Embedding model:") == 1, out
