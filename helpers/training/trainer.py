@@ -504,7 +504,7 @@ def describe_validation(validation, searched: dict[str, str], corpus: dict[str, 
             "corpus_chunks": len(corpus), "seed": seed, "evaluations": steps["evaluations"]}
     print(f"Validation: {info['questions']} questions against {info['chunks']} chunks (their own and "
           f"{info['distractors']} others drawn with seed {seed}, the same at every evaluation), "
-          f"{info['evaluations']} evaluations; the evaluation stage searches all {len(corpus)} chunks")
+          f"{info['evaluations']} evaluations; the evaluation stage searches every chunk")
     return info
 
 
