@@ -107,5 +107,6 @@ def merge_summary(record: dict) -> str:
     else:
         meaning = (f"the saved model keeps {1 - alpha:.0%} of the starting weights and scores at least as "
                    "well as the fine-tuned one on validation, so it should forget less of what the base knew")
+    saved = "" if alpha == FINETUNED_ALPHA else " The evaluation scores this saved model as \"fine-tuned\"."
     return (f"Merge with the base (θ = (1 − α)·base + α·fine-tuned, α chosen from {grid}): α = {alpha:g}; "
-            f"{meaning} ({scores}).")
+            f"{meaning} ({scores}).{saved}")
