@@ -16,6 +16,7 @@ fine-tuned model (the best checkpoint).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -74,17 +75,23 @@ def merge_after_training(model, start: dict | None, evaluator, metric: str | Non
     """The merge ``finetune`` makes (``model`` holds the best checkpoint, ``start`` the weights training
     started from, ``evaluator`` and ``metric`` pick checkpoints), with the offline retention proxy
     (``helpers.training.foreign``) when the run is not on the sample corpus; or why it was skipped."""
-    from helpers.training.foreign import foreign_scorer
+    from helpers.training.foreign import foreign_scorer, foreign_summary
 
     if start is None or not alphas:
         return {"skipped": True, "reason": "turned off (TrainConfig.merge_alphas is empty)"}
     if evaluator is None or metric is None:
-        return {"skipped": True, "reason": "no validation questions to choose α on"}
+        record = {"skipped": True, "reason": "no validation questions to choose α on"}
+        print(merge_summary(record))
+        return record
+    started = time.perf_counter()
     key = metric.removeprefix("eval_")
     foreign, info = foreign_scorer(run_root, model.get_embedding_dimension(), batch_size)
     record = merge_with_start(model, start, lambda m: evaluator(m)[key], alphas, foreign)
     far = record.pop("foreign_scores", None)
-    return record | {"metric": key, "foreign": info | ({"scores": far} if far else {})}
+    record |= {"metric": key, "foreign": info | ({"scores": far} if far else {}),
+               "seconds": round(time.perf_counter() - started, 1)}  # proxy included
+    print(f"{merge_summary(record)}\n{foreign_summary(record['foreign'])}")
+    return record
 
 
 def merge_summary(record: dict) -> str:
