@@ -3,7 +3,8 @@
 The recipe fixes what the common notebook recipe gets wrong: every Matryoshka run trains the model's full
 dimension too; batches never hold the same chunk twice (a repeated chunk is a false negative for the other
 question); queries carry the model's query prompt in training, evaluation and the saved model; precision
-follows the hardware; the best checkpoint by validation nDCG@10 is the one that is saved.
+follows the hardware; the best checkpoint by validation nDCG@10 is the one that is saved, merged with the
+starting weights when validation scores the merge as well (``helpers.training.merge``).
 
 ``finetune`` is the one entry point: notebooks and the CLI call it, and ``python -m helpers.training`` runs
 it under ``torchrun`` / ``accelerate launch`` for multi-GPU (DDP) training.
@@ -667,6 +668,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hard-negatives", type=int, help="mined negatives per question (default 0)")
     parser.add_argument("--corpus-rotation", action=argparse.BooleanOptionalAction, default=None,
                         help="rotate onto the chunks' principal directions first (default: the preset's)")
+    parser.add_argument("--merge-alphas", type=lambda s: [float(a) for a in s.split(",") if a],
+                        help="α grid for the merge with the start, e.g. 0,0.5,1 ('': no merge)")
     args = parser.parse_args(argv)
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if getattr(args, f.name, None) is not None}

@@ -388,7 +388,7 @@ def test_the_distilled_model_is_made_once(monkeypatch, static_model_path):
     assert static_models.distilled_static_path() == static_model_path
 
 
-def test_training_cli_passes_rotation_and_hard_negatives(monkeypatch, capsys):
+def test_training_cli_passes_rotation_hard_negatives_and_the_merge_grid(monkeypatch, capsys):
     from helpers.training import trainer as training
 
     seen = []
@@ -403,7 +403,10 @@ def test_training_cli_passes_rotation_and_hard_negatives(monkeypatch, capsys):
 
     monkeypatch.setattr(training, "finetune", fake_finetune)
     training.main(["--pairs", "p", "--output", "o", "--model", "fallback", "--no-corpus-rotation",
-                   "--hard-negatives", "2"])
+                   "--hard-negatives", "2", "--merge-alphas", ""])
+    training.main(["--pairs", "p", "--output", "o", "--model", "fallback", "--merge-alphas", "0,0.5,1"])
     training.main(["--pairs", "p", "--output", "o", "--model", "fallback"])
-    assert (seen[0].corpus_rotation, seen[0].hard_negatives) == (False, 2)
-    assert (seen[1].corpus_rotation, seen[1].hard_negatives) == (True, 0)
+    assert (seen[0].corpus_rotation, seen[0].hard_negatives, seen[0].merge_alphas) == (False, 2, [])
+    assert seen[1].merge_alphas == [0.0, 0.5, 1.0]
+    assert (seen[2].corpus_rotation, seen[2].hard_negatives, seen[2].merge_alphas) == (
+        True, 0, [0.0, 0.25, 0.5, 0.75, 1.0])
