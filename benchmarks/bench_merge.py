@@ -9,6 +9,12 @@ validation nDCG@10 at every α of the grid, and nDCG@10 on the bundled sample co
 collection the run never saw) for the base, the fine-tuned and the merged model. The issue's targets: the
 saved model never worse than the fine-tuned one on validation, and on the foreign collection within 0.01
 of the base or better.
+
+Measured (fallback MiniLM, smoke profile, debian-faq: 16 PDFs, 151 chunks, 179 training pairs, 22
+validation questions; 2 shared CPU cores): 1 epoch (6 steps): α = 0.5, validation 0.791 / 0.805 / 0.805,
+sample gold 0.882 / 0.882 / 0.882 (base / fine-tuned / merged). ``--epochs 3`` (18 steps): α = 0.75,
+validation 0.791 / 0.815 / 0.818, sample gold 0.882 / 0.884 / 0.883; the merge and the proxy took 142 s
+beside 301 s of training.
 """
 
 from __future__ import annotations
