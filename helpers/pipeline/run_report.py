@@ -158,7 +158,8 @@ def training_section(paths: RunPaths) -> Section | None:
         files.append(link("model_static/", paths.static_model, paths.root))
     dims = ", ".join(str(d) for d in summary.get("dims") or [])
     text = f"Matryoshka dimensions: {dims}. " if dims else ""
-    text += validation_text(summary.get("validation") or {}) + f"\n\nFiles: {' · '.join(files)}."
+    text += validation_text(summary.get("validation") or {}) + merge_text(summary.get("merge") or {})
+    text += f"\n\nFiles: {' · '.join(files)}."
     table = key_value_table(summary, list(TRAINING_LABELS), TRAINING_LABELS)
     return Section("Fine-tuning", text, [table], sorted(paths.plots.glob("training*.png")))
 
@@ -171,6 +172,15 @@ def validation_text(v: dict) -> str:
             f"own and {v['distractors']} others drawn with seed {v['seed']}, the same at each of the "
             f"{v['evaluations']} evaluations), not all {v['corpus_chunks']}: its scores are higher than the "
             "evaluation stage's, which searches every chunk.")
+
+
+def merge_text(merge: dict) -> str:
+    """The merge with the base and the offline retention proxy, in words (empty for older runs)."""
+    from helpers.training.foreign import foreign_summary
+    from helpers.training.merge import merge_summary
+
+    sentences = [merge_summary(merge), foreign_summary(merge.get("foreign") or {})]
+    return "".join(f"\n\n{s}" for s in sentences if s)
 
 
 def pairs_section(paths: RunPaths) -> Section | None:

@@ -3,7 +3,8 @@
 The recipe fixes what the common notebook recipe gets wrong: every Matryoshka run trains the model's full
 dimension too; batches never hold the same chunk twice (a repeated chunk is a false negative for the other
 question); queries carry the model's query prompt in training, evaluation and the saved model; precision
-follows the hardware; the best checkpoint by validation nDCG@10 is the one that is saved.
+follows the hardware; the best checkpoint by validation nDCG@10 is the one that is saved, merged with the
+starting weights when validation scores the merge as well (``helpers.training.merge``).
 
 ``finetune`` is the one entry point: notebooks and the CLI call it, and ``python -m helpers.training`` runs
 it under ``torchrun`` / ``accelerate launch`` for multi-GPU (DDP) training.
@@ -36,6 +37,7 @@ from helpers.questions.pairs import load_pairs as load_saved_pairs
 from helpers.training.batches import chunk_of_anchor, keep_chunks_apart
 from helpers.training.checkpoints import marker_callback, newest_complete, training_disk_bytes
 from helpers.training.dims import matryoshka_dims
+from helpers.training.merge import merge_after_training, snapshot
 from helpers.training.plots import plot_training_curves
 from helpers.training.progress import quiet_progress
 from helpers.training.rotation import add_corpus_rotation
@@ -81,6 +83,8 @@ class TrainConfig:
     seed: int = 42
     metric_for_best_model: str | None = None  # None: eval_dim_<full>_cosine_ndcg@10
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    # Merge with the starting weights after training, α from this grid on validation (training/merge.py).
+    merge_alphas: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])  # []: off
     preset: str | None = None  # the preset these settings came from (named in advice)
 
     @classmethod
@@ -121,7 +125,7 @@ def seed_recipe(full_dim: int | presets.Preset, **overrides) -> TrainConfig:
     dims = matryoshka_dims(full_dim)[1:] or [full_dim]
     recipe = {"batch_size": 10, "lr": 5e-5, "warmup_ratio": 0.0, "weight_decay": 0.0, "precision": "fp32",
               "batch_sampler": "batch_sampler", "use_query_prompt": False, "dims": dims, "evals_per_run": 0,
-              "corpus_rotation": False}
+              "corpus_rotation": False, "merge_alphas": []}
     return TrainConfig(**{**recipe, **overrides})
 
 
@@ -148,11 +152,12 @@ class TrainResult:
     cached: bool = False
     config: dict = field(default_factory=dict)
     validation: dict = field(default_factory=dict)  # the corpus validation searched and how often
+    merge: dict = field(default_factory=dict)  # α, its grid and scores (training/merge.py), or why skipped
 
     def summary(self) -> dict:
         keys = ["base_model", "is_fallback", "n_train", "n_validation", "steps", "epochs", "dims",
                 "loss_start", "loss_end", "best_metric_name", "best_metric", "train_seconds",
-                "validation_seconds", "pairs_per_second", "validation", "resumed_from", "cached"]
+                "validation_seconds", "pairs_per_second", "validation", "merge", "resumed_from", "cached"]
         return {"output_dir": str(self.output_dir), **{k: getattr(self, k) for k in keys}}
 
 
@@ -400,7 +405,8 @@ def finetune(
 
     Checkpoints go to ``checkpoint_dir`` (default: ``checkpoints/`` beside ``output_dir``); with ``resume``
     a killed run continues from its last checkpoint and a finished identical run is not repeated. The best
-    checkpoint (validation nDCG@10 at the full dimension) is saved to ``output_dir`` with its model card,
+    checkpoint (validation nDCG@10 at the full dimension), merged with the starting weights when that
+    scores as well (``helpers.training.merge``), is saved to ``output_dir`` with its model card,
     ``training_config.json`` and ``train_log.json``.
     """
     console.quiet_libraries()
@@ -424,6 +430,7 @@ def finetune(
         pairs["train"] = with_hard_negatives(pairs["train"], model, passages, cfg.hard_negatives, store)
     if cfg.corpus_rotation:
         rotate_to_corpus(model, passages, cfg.batch_size, store)
+    start = snapshot(model) if cfg.merge_alphas else None  # the α = 0 end of the merge
     trainer, validation = _build_trainer(model, loaded, cfg, dims, pairs, corpus, checkpoint_dir, progress,
                                          callbacks)
     with trainer.args.main_process_first(desc="checkpoints"):  # rank 0 clears stale ones before others look
@@ -435,6 +442,8 @@ def finetune(
         result = _result(trainer, output, loaded, cfg, dims, pairs, output_dir, resume_from)
         result.validation = validation
         if trainer.is_world_process_zero():
+            result.merge = merge_after_training(model, start, trainer.evaluator, result.best_metric_name,
+                                                cfg.merge_alphas, pairs_dir.parent, cfg.batch_size)
             save_model(model, output_dir, cfg, result, fingerprint, trainer.state.log_history, loaded)
             plot_training_curves(trainer.state.log_history, curves_path(output_dir))
     if trainer.is_world_process_zero():
@@ -671,6 +680,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hard-negatives", type=int, help="mined negatives per question (default 0)")
     parser.add_argument("--corpus-rotation", action=argparse.BooleanOptionalAction, default=None,
                         help="rotate onto the chunks' principal directions first (default: the preset's)")
+    parser.add_argument("--merge-alphas", type=lambda s: [float(a) for a in s.split(",") if a],
+                        help="α grid for the merge with the start, e.g. 0,0.5,1 ('': no merge)")
     args = parser.parse_args(argv)
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if getattr(args, f.name, None) is not None}

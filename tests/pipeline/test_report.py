@@ -43,3 +43,23 @@ def test_the_run_report_opens_with_the_verdict_in_plain_words_and_links_its_file
         assert raw_key not in md, raw_key
     assert "<a href='eval.json'>eval.json</a>" in html and "[model/](model/)" in md
     assert not re.search(r"\d\.\d{5,}", md), "numbers are rounded for reading"
+
+
+def test_the_training_section_says_which_merge_was_kept_and_what_the_offline_proxy_found(recorded_run):
+    from helpers.core.io import read_json, write_json
+    from helpers.pipeline.run_report import write_run_report
+
+    record = recorded_run.root / "stages" / "train.json"
+    train = read_json(record)
+    train["summary"]["merge"] = {
+        "alpha": 0.5, "grid": [0.0, 0.25, 0.5, 0.75, 1.0], "metric": "dim_384_cosine_ndcg@10",
+        "scores": {"base": 0.61, "fine_tuned": 0.70, "merged": 0.72},
+        "foreign": {"collection": "the bundled sample corpus's gold questions", "skipped": False,
+                    "questions": 150, "chunks": 120, "metric": "ndcg@10 at 384 dims",
+                    "scores": {"base": 0.64, "fine_tuned": 0.60, "merged": 0.635}}}
+    write_json(record, train)
+    training = write_run_report(recorded_run)[0].read_text().split("\n## Fine-tuning")[1].split("\n## ")[0]
+    assert "α = 0.5; the saved model keeps 50% of the starting weights" in training
+    assert "base 0.610, fine-tuned 0.700, merged 0.720" in training
+    assert "Offline retention proxy" in training and "fine-tuned 0.600, saved model 0.635" in training
+    assert "no loss on text it was not trained on" in training

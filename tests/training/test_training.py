@@ -132,8 +132,9 @@ def test_finetune_changes_weights_lowers_loss_and_saves_a_documented_model(tmp_p
     from helpers.core.hf import fallback_model_path
 
     pairs = make_pairs(tmp_path, questions_per_passage=1)  # 9 distinct passages: every step sees them all
+    # No merge: MiniLM already ranks the 4 validation questions perfectly, so the merge would keep the start.
     cfg = TrainConfig(batch_size=9, max_steps=3, lr=1e-4, warmup_ratio=0.0, logging_steps=1, eval_steps=3,
-                      hard_negatives=1)
+                      hard_negatives=1, merge_alphas=[])
     result = finetune(pairs, tmp_path / "model", model_id=str(fallback_model_path()), config=cfg,
                       progress=False)
 
@@ -158,6 +159,31 @@ def test_finetune_changes_weights_lowers_loss_and_saves_a_documented_model(tmp_p
     assert not (tmp_path / "checkpoints").exists()
     assert set(result.summary()) >= {"base_model", "is_fallback", "n_train", "steps", "loss_start",
                                      "loss_end", "best_metric", "train_seconds", "pairs_per_second"}
+
+
+def test_the_merge_with_the_start_and_the_offline_proxy_land_in_training_config(tmp_path, tiny_model):
+    from helpers.chunking.chunkers import save_chunks
+    from helpers.core.schema import Chunk
+
+    pairs = make_pairs(tmp_path)
+    save_chunks([Chunk(text, "doc.pdf", [1], 0, len(text)) for text, _ in PASSAGES.values()],
+                tmp_path / "chunks.jsonl")  # not the sample corpus: the proxy runs
+    result = finetune(pairs, tmp_path / "model", model_id=str(tiny_model), config=tiny_config(),
+                      progress=False)
+    merge = json.loads((tmp_path / "model" / "training_config.json").read_text())["result"]["merge"]
+    assert merge == json.loads(json.dumps(result.merge)) and merge["grid"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert merge["alpha"] in merge["grid"] and merge["metric"] == "dim_128_cosine_ndcg@10"
+    assert merge["scores"]["merged"] == merge["validation"][f"{merge['alpha']:g}"] == max(
+        merge["validation"].values()) >= merge["scores"]["fine_tuned"]
+    assert merge["scores"]["base"] == merge["validation"]["0"]
+    assert set(merge["foreign"]["scores"]) == {"base", "fine_tuned", "merged"}
+    assert (tmp_path / "foreign" / "sample_chunks.jsonl").is_file()
+
+
+def test_the_merge_can_be_turned_off(tmp_path, tiny_model):
+    result = finetune(make_pairs(tmp_path), tmp_path / "model", model_id=str(tiny_model),
+                      config=tiny_config(merge_alphas=[]), progress=False)
+    assert result.merge == {"skipped": True, "reason": "turned off (TrainConfig.merge_alphas is empty)"}
 
 
 def test_query_prompt_is_saved_and_reloaded(tmp_path, tiny_model):
@@ -323,8 +349,10 @@ def test_static_model_is_fine_tuned_saved_and_reloaded(tmp_path, static_model_pa
     from helpers.core.presets import PRESETS
 
     pairs = make_pairs(tmp_path, questions_per_passage=1)
+    # No merge: 4 validation questions on 2 passages do not tell the models apart, so it would keep the start.
     cfg = TrainConfig.from_profile("smoke", preset="static-distilled", hardware="cpu", batch_size=9,
-                                   max_steps=4, warmup_ratio=0.0, logging_steps=1, eval_steps=4)
+                                   max_steps=4, warmup_ratio=0.0, logging_steps=1, eval_steps=4,
+                                   merge_alphas=[])
     result = finetune(pairs, tmp_path / "model", model_id="static-distilled", config=cfg, progress=False)
 
     assert result.dims == [256, 128, 64] and result.loss_end < result.loss_start
@@ -360,7 +388,7 @@ def test_the_distilled_model_is_made_once(monkeypatch, static_model_path):
     assert static_models.distilled_static_path() == static_model_path
 
 
-def test_training_cli_passes_rotation_and_hard_negatives(monkeypatch, capsys):
+def test_training_cli_passes_rotation_hard_negatives_and_the_merge_grid(monkeypatch, capsys):
     from helpers.training import trainer as training
 
     seen = []
@@ -375,10 +403,13 @@ def test_training_cli_passes_rotation_and_hard_negatives(monkeypatch, capsys):
 
     monkeypatch.setattr(training, "finetune", fake_finetune)
     training.main(["--pairs", "p", "--output", "o", "--model", "fallback", "--no-corpus-rotation",
-                   "--hard-negatives", "2"])
+                   "--hard-negatives", "2", "--merge-alphas", ""])
+    training.main(["--pairs", "p", "--output", "o", "--model", "fallback", "--merge-alphas", "0,0.5,1"])
     training.main(["--pairs", "p", "--output", "o", "--model", "fallback"])
-    assert (seen[0].corpus_rotation, seen[0].hard_negatives) == (False, 2)
-    assert (seen[1].corpus_rotation, seen[1].hard_negatives) == (True, 0)
+    assert (seen[0].corpus_rotation, seen[0].hard_negatives, seen[0].merge_alphas) == (False, 2, [])
+    assert seen[1].merge_alphas == [0.0, 0.5, 1.0]
+    assert (seen[2].corpus_rotation, seen[2].hard_negatives, seen[2].merge_alphas) == (
+        True, 0, [0.0, 0.25, 0.5, 0.75, 1.0])
 
 
 def test_training_sees_no_chunk_of_a_held_out_document(tmp_path):

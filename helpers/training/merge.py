@@ -1,0 +1,119 @@
+"""Merge the fine-tuned weights with the starting ones: θ = (1 − α)·start + α·fine-tuned, α from validation.
+
+Fine-tuning on one collection gains there and can lose a little everywhere else. LM-Cocktail (Xiao et al.,
+2023, FlagEmbedding) averages the weights back towards the base: for bge-base, fine-tuning lifted the
+target task from 71.8 to 76.0 while the other tasks fell from 49.8 to 48.5; a 50/50 merge of base and
+fine-tuned kept most of the gain (74.8) and all of the rest (50.0). Here α is picked on the validation
+questions from a small grid with the metric that picks the best checkpoint (nDCG@10 at the full
+dimension); the merge is kept only when it scores at least as well as the fine-tuned model, ties going to
+the smaller α (closer to the base).
+
+The start (α = 0) is the model as training started: the base with its corpus rotation when
+``corpus_rotation`` is on (``helpers.training.rotation``), every weight, the rotation's included. Its
+embeddings are the base's rotated, so its full-dimension scores are exactly the base's; α = 1 is the
+fine-tuned model (the best checkpoint).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+FINETUNED_ALPHA = 1.0
+
+
+def snapshot(model) -> dict:
+    """A copy of ``model``'s weights on the CPU (training goes on changing the model's own)."""
+    return {name: tensor.detach().to("cpu", copy=True) for name, tensor in model.state_dict().items()}
+
+
+def interpolate(start: dict, tuned: dict, alpha: float) -> dict:
+    """(1 − α)·start + α·tuned for every floating-point tensor; others (ids, counters) from ``tuned``."""
+    return {name: (start[name] + alpha * (tensor - start[name])) if tensor.is_floating_point() else tensor
+            for name, tensor in tuned.items()}
+
+
+def load_merge(model, start: dict, tuned: dict, alpha: float) -> None:
+    """Put the weights merged at ``alpha`` into ``model`` (α = 1: exactly ``tuned``)."""
+    model.load_state_dict(tuned if alpha == FINETUNED_ALPHA else interpolate(start, tuned, alpha))
+
+
+def choose_alpha(scores: dict[float, float]) -> float:
+    """The α with the best score, the smallest among equals; never one scoring below the fine-tuned α = 1."""
+    floor = scores[FINETUNED_ALPHA]
+    return min(alpha for alpha, score in scores.items() if score >= floor and score == max(scores.values()))
+
+
+def merge_with_start(model, start: dict, evaluate: Callable, alphas: Sequence[float],
+                     foreign: Callable | None = None) -> dict:
+    """Score ``model`` (the fine-tuned one) merged with ``start`` at each α with ``evaluate(model) ->
+    score``, leave the chosen merge in ``model`` and return what was done; ``foreign(model) -> score``
+    (optional) also scores the base, the fine-tuned and the chosen model on a collection never trained on.
+    """
+    tuned = snapshot(model)
+    grid = sorted({float(a) for a in alphas} | {0.0, FINETUNED_ALPHA})
+    validation = {}
+    for alpha in grid:
+        load_merge(model, start, tuned, alpha)
+        validation[alpha] = float(evaluate(model))
+    chosen = choose_alpha(validation)
+    ends = {"base": 0.0, "fine_tuned": FINETUNED_ALPHA, "merged": chosen}
+    far = {}
+    if foreign is not None:
+        for name, alpha in ends.items():
+            load_merge(model, start, tuned, alpha)
+            far[name] = float(foreign(model))
+    load_merge(model, start, tuned, chosen)
+    return {"alpha": chosen, "grid": grid, "validation": {f"{a:g}": s for a, s in validation.items()},
+            "scores": {name: validation[alpha] for name, alpha in ends.items()},
+            **({"foreign_scores": far} if foreign is not None else {})}
+
+
+def merge_after_training(model, start: dict | None, evaluator, metric: str | None, alphas: Sequence[float],
+                         run_root: Path, batch_size: int = 32) -> dict:
+    """The merge ``finetune`` makes (``model`` holds the best checkpoint, ``start`` the weights training
+    started from, ``evaluator`` and ``metric`` pick checkpoints), with the offline retention proxy
+    (``helpers.training.foreign``) when the run is not on the sample corpus; or why it was skipped."""
+    from helpers.training.foreign import foreign_scorer, foreign_summary
+
+    if start is None or not alphas:
+        return {"skipped": True, "reason": "turned off (TrainConfig.merge_alphas is empty)"}
+    if evaluator is None or metric is None:
+        record = {"skipped": True, "reason": "no validation questions to choose α on"}
+        print(merge_summary(record))
+        return record
+    started = time.perf_counter()
+    key = metric.removeprefix("eval_")
+    foreign, info = foreign_scorer(run_root, model.get_embedding_dimension(), batch_size)
+    record = merge_with_start(model, start, lambda m: evaluator(m)[key], alphas, foreign)
+    far = record.pop("foreign_scores", None)
+    record |= {"metric": key, "foreign": info | ({"scores": far} if far else {}),
+               "seconds": round(time.perf_counter() - started, 1)}  # proxy included
+    print(f"{merge_summary(record)}\n{foreign_summary(record['foreign'])}")
+    return record
+
+
+def merge_summary(record: dict) -> str:
+    """What the merge chose and what it means, in words (for the run report)."""
+    if not record:
+        return ""
+    if record.get("skipped"):
+        return f"Merge with the base: skipped ({record['reason']})."
+    alpha, s = record["alpha"], record["scores"]
+    scores = (f"validation nDCG@10 base {s['base']:.3f}, fine-tuned {s['fine_tuned']:.3f}, "
+              f"merged {s['merged']:.3f}")
+    grid = ", ".join(f"{a:g}" for a in record["grid"])
+    if alpha == FINETUNED_ALPHA:
+        meaning = "no merge scored better than the fine-tuned model, which is saved as it is"
+    elif alpha == 0.0:
+        why = ("fine-tuning lowered the validation score" if s["base"] > s["fine_tuned"] else
+               "validation could not tell the fine-tuned model from the base")
+        meaning = (f"{why}: the saved model is the starting one (the base, with its corpus rotation if on), "
+                   "so nothing learnt is kept")
+    else:
+        meaning = (f"the saved model keeps {1 - alpha:.0%} of the starting weights and scores at least as "
+                   "well as the fine-tuned one on validation, so it should forget less of what the base knew")
+    saved = "" if alpha == FINETUNED_ALPHA else " The evaluation scores this saved model as \"fine-tuned\"."
+    return (f"Merge with the base (θ = (1 − α)·base + α·fine-tuned, α chosen from {grid}): α = {alpha:g}; "
+            f"{meaning} ({scores}).{saved}")
