@@ -6,7 +6,8 @@ target task from 71.8 to 76.0 while the other tasks fell from 49.8 to 48.5; a 50
 fine-tuned kept most of the gain (74.8) and all of the rest (50.0). Here α is picked on the validation
 questions from a small grid with the metric that picks the best checkpoint (nDCG@10 at the full
 dimension); the merge is kept only when it scores at least as well as the fine-tuned model, ties going to
-the smaller α (closer to the base).
+the smaller α (closer to the base). The default grid leaves out α = 0, the start itself: a small
+validation set that cannot tell the models apart must not throw all of training away.
 
 The start (α = 0) is the model as training started: the base with its corpus rotation when
 ``corpus_rotation`` is on (``helpers.training.rotation``), every weight, the rotation's included. Its
@@ -46,32 +47,41 @@ def choose_alpha(scores: dict[float, float]) -> float:
 
 
 def merge_with_start(model, start: dict, evaluate: Callable, alphas: Sequence[float],
-                     foreign: Callable | None = None) -> dict:
-    """Score ``model`` (the fine-tuned one) merged with ``start`` at each α with ``evaluate(model) ->
-    score``, leave the chosen merge in ``model`` and return what was done; ``foreign(model) -> score``
-    (optional) also scores the base, the fine-tuned and the chosen model on a collection never trained on.
-    """
+                     foreign: Callable | None = None, start_score: float | None = None) -> dict:
+    """Score ``model`` (the fine-tuned one) merged with ``start`` at each α of ``alphas`` (1 added) with
+    ``evaluate(model) -> score``, leave the chosen merge in ``model`` and return what was done. The start
+    itself (α = 0) is reported, from ``start_score`` when training measured it, but chosen only when it is
+    in ``alphas``. ``foreign(model) -> score`` (optional) also scores the start, the fine-tuned and the
+    chosen model on a collection never trained on."""
     tuned = snapshot(model)
-    grid = sorted({float(a) for a in alphas} | {0.0, FINETUNED_ALPHA})
+    grid = sorted({float(a) for a in alphas} | {FINETUNED_ALPHA})
     validation = {}
     for alpha in grid:
         load_merge(model, start, tuned, alpha)
         validation[alpha] = float(evaluate(model))
     chosen = choose_alpha(validation)
+    if start_score is None and 0.0 not in validation:
+        load_merge(model, start, tuned, 0.0)
+        start_score = float(evaluate(model))
     ends = {"base": 0.0, "fine_tuned": FINETUNED_ALPHA, "merged": chosen}
-    far = {}
-    if foreign is not None:
-        for name, alpha in ends.items():
-            load_merge(model, start, tuned, alpha)
-            far[name] = float(foreign(model))
+    far: dict[float, float] = {}
+    for alpha in dict.fromkeys(ends.values()) if foreign is not None else ():
+        load_merge(model, start, tuned, alpha)
+        far[alpha] = float(foreign(model))
     load_merge(model, start, tuned, chosen)
+    scores = {0.0: validation.get(0.0, start_score), **validation}
     return {"alpha": chosen, "grid": grid, "validation": {f"{a:g}": s for a, s in validation.items()},
-            "scores": {name: validation[alpha] for name, alpha in ends.items()},
-            **({"foreign_scores": far} if foreign is not None else {})}
+            "scores": {name: scores[alpha] for name, alpha in ends.items()},
+            **({"foreign_scores": {name: far[alpha] for name, alpha in ends.items()}} if far else {})}
+
+
+def start_score_logged(log_history: list[dict], metric: str | None) -> float | None:
+    """The validation score training logged before its first step (``eval_on_start``), if it did."""
+    return next((row[metric] for row in log_history if row.get("step") == 0 and metric in row), None)
 
 
 def merge_after_training(model, start: dict | None, evaluator, metric: str | None, alphas: Sequence[float],
-                         run_root: Path, batch_size: int = 32) -> dict:
+                         run_root: Path, batch_size: int = 32, log_history: Sequence[dict] = ()) -> dict:
     """The merge ``finetune`` makes (``model`` holds the best checkpoint, ``start`` the weights training
     started from, ``evaluator`` and ``metric`` pick checkpoints), with the offline retention proxy
     (``helpers.training.foreign``) when the run is not on the sample corpus; or why it was skipped."""
@@ -86,7 +96,8 @@ def merge_after_training(model, start: dict | None, evaluator, metric: str | Non
     started = time.perf_counter()
     key = metric.removeprefix("eval_")
     foreign, info = foreign_scorer(run_root, model.get_embedding_dimension(), batch_size)
-    record = merge_with_start(model, start, lambda m: evaluator(m)[key], alphas, foreign)
+    record = merge_with_start(model, start, lambda m: evaluator(m)[key], alphas, foreign,
+                              start_score_logged(list(log_history), metric))
     far = record.pop("foreign_scores", None)
     record |= {"metric": key, "foreign": info | ({"scores": far} if far else {}),
                "seconds": round(time.perf_counter() - started, 1)}  # proxy included

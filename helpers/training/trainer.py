@@ -84,7 +84,7 @@ class TrainConfig:
     metric_for_best_model: str | None = None  # None: eval_dim_<full>_cosine_ndcg@10
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
     # Merge with the starting weights after training, α from this grid on validation (training/merge.py).
-    merge_alphas: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])  # []: off
+    merge_alphas: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0])  # []: off
     preset: str | None = None  # the preset these settings came from (named in advice)
 
     @classmethod
@@ -443,7 +443,8 @@ def finetune(
         result.validation = validation
         if trainer.is_world_process_zero():
             result.merge = merge_after_training(model, start, trainer.evaluator, result.best_metric_name,
-                                                cfg.merge_alphas, pairs_dir.parent, cfg.batch_size)
+                                                cfg.merge_alphas, pairs_dir.parent, cfg.batch_size,
+                                                trainer.state.log_history)
             save_model(model, output_dir, cfg, result, fingerprint, trainer.state.log_history, loaded)
             plot_training_curves(trainer.state.log_history, curves_path(output_dir))
     if trainer.is_world_process_zero():

@@ -68,6 +68,11 @@ def test_random_grids_never_choose_worse_than_fine_tuned():
         assert scores[choose_alpha(scores)] >= scores[1.0]
 
 
+def load_merged(model, start: dict, tuned: dict, alpha: float):
+    load_merge(model, start, tuned, alpha)
+    return model
+
+
 def test_merge_with_start_keeps_the_best_merge_and_records_the_scores(rotated_and_tuned):
     model, start, _, _, _ = rotated_and_tuned
     tuned = snapshot(model)
@@ -79,8 +84,13 @@ def test_merge_with_start_keeps_the_best_merge_and_records_the_scores(rotated_an
         return -float(np.abs(m.encode(DOCUMENTS) - halfway).max())
 
     record = merge_with_start(model, start, nearness_to_halfway, [0.25, 0.5], foreign=nearness_to_halfway)
-    assert record["alpha"] == 0.5 and record["grid"] == [0.0, 0.25, 0.5, 1.0]
+    assert record["alpha"] == 0.5 and record["grid"] == [0.25, 0.5, 1.0]  # α = 0 is reported, not chosen
+    assert record["scores"]["base"] == nearness_to_halfway(load_merged(model, start, tuned, 0.0))
+    load_merge(model, start, tuned, 1.0)
+    record = merge_with_start(model, start, nearness_to_halfway, [0.25, 0.5], foreign=nearness_to_halfway)
     assert record["scores"]["merged"] == 0.0 > record["scores"]["fine_tuned"]
     assert record["foreign_scores"]["merged"] == 0.0 > record["foreign_scores"]["base"]
+    logged = merge_with_start(model, start, nearness_to_halfway, [0.5], start_score=-1.0)
+    assert logged["scores"]["base"] == -1.0 and "foreign_scores" not in logged  # training measured α = 0
     assert np.array_equal(model.encode(DOCUMENTS), halfway)
     assert "α = 0.5" in merge_summary(record) and "keeps 50% of the starting weights" in merge_summary(record)
