@@ -204,9 +204,9 @@ def pairs_section(paths: RunPaths) -> Section | None:
     held_text = (f" The test split also holds the questions on {held} chunks that training never saw, so "
                  "the verdict rests on more questions." if held else "")
     if docs := r.get("held_out_documents"):
-        held_text += (f" Split by document: {len(docs)} documents ({', '.join(docs)}) were kept out of "
-                      "training and of the corpus rotation; their questions (the unseen split) show how the "
-                      "model does on documents added after training.")
+        held_text += (f" Split by document: {', '.join(docs)} kept out of training and of the corpus "
+                      "rotation; the questions on them (the unseen split) show how the model does on "
+                      "documents added after training.")
     text = (
         f"Questions made by: {generator}. Generated {r['counts']['generated']}, kept {r['counts']['kept']}, "
         f"rejected {r['counts']['rejected']}. Leakage check: {'passed' if r['leakage']['ok'] else 'FAILED'}."

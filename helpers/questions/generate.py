@@ -433,9 +433,14 @@ def _held_out(report: dict) -> str:
     held, spare = report["chunks"].get("held_out_for_test", 0), report["counts"].get("beyond_budget", 0)
     docs = report.get("held_out_documents") or []
     notes = ([f"test includes questions on {held} chunks held out from training"] if held else []) + (
-        [f"unseen: questions on {len(docs)} documents kept out of training ({', '.join(docs)})"]
+        [f"unseen: questions on {n_documents(len(docs))} kept out of training ({', '.join(docs)})"]
         if docs else []) + ([f"{spare} questions beyond the profile's budget unused"] if spare else [])
     return f" ({'; '.join(notes)})" if notes else ""
+
+
+def n_documents(n: int) -> str:
+    """'1 document', '3 documents'."""
+    return f"{n} document{'' if n == 1 else 's'}"
 
 
 def _embedding_model(model):
