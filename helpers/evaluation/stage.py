@@ -336,7 +336,7 @@ def run_systems(models: dict[str, str], sets: dict[str, IRData], store: Embeddin
         for name, run in run_dense(encoded, sets, dims).items():
             runs[name][system] = run
 
-    for system, model_id in tqdm(models.items(), desc="systems"):
+    for system, model_id in tqdm(models.items(), desc="systems", disable=None):
         loaded = load_embedding_model(model_id)
         if max_seq_length:
             cap_max_seq_length(loaded.model, max_seq_length)

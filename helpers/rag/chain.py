@@ -99,7 +99,8 @@ def build_index(chunks: Sequence[Chunk], embeddings: ModelEmbeddings, client: Qd
     index = QdrantVectorStore(client, name, embeddings, validate_collection_config=False)
     texts = [c.text for c in chunks]
     vectors = store.documents(model, texts) if store else np.asarray(embeddings.embed_documents(texts))
-    with tqdm(total=len(chunks), desc=f"Indexing ({embeddings.model_name}, {dim} dims)", unit="chunk") as bar:
+    with tqdm(total=len(chunks), desc=f"Indexing ({embeddings.model_name}, {dim} dims)", unit="chunk",
+              disable=None) as bar:
         for i in range(0, len(chunks), INDEX_BATCH):
             batch = chunks[i:i + INDEX_BATCH]
             client.upsert(name, [models.PointStruct(id=point_id(c), vector=v[:dim].tolist(), payload={

@@ -92,7 +92,7 @@ def summarize(values: Sequence) -> dict:
 
 async def _score(samples: Sequence, metrics: Sequence, cfg) -> dict[str, list]:
     semaphore = asyncio.Semaphore(cfg.max_workers)
-    bar = tqdm(total=len(samples) * len(metrics), desc="RAGAS", unit="score")
+    bar = tqdm(total=len(samples) * len(metrics), desc="RAGAS", unit="score", disable=None)
 
     async def one(metric, sample):
         async with semaphore:
@@ -153,7 +153,7 @@ def answer_all(chain, questions: Sequence[EvalQuestion], desc: str, concurrency:
     answers: list = [None] * len(questions)
     batches = chain.batch_as_completed([q.question for q in questions],
                                        config={"max_concurrency": concurrency}, return_exceptions=True)
-    for i, answer in tqdm(batches, total=len(questions), desc=desc, unit="question"):
+    for i, answer in tqdm(batches, total=len(questions), desc=desc, unit="question", disable=None):
         answers[i] = answer
     return answers
 

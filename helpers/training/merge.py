@@ -81,17 +81,20 @@ def start_score_logged(log_history: list[dict], metric: str | None) -> float | N
 
 
 def merge_after_training(model, start: dict | None, evaluator, metric: str | None, alphas: Sequence[float],
-                         run_root: Path, batch_size: int = 32, log_history: Sequence[dict] = ()) -> dict:
+                         run_root: Path, batch_size: int = 32, log_history: Sequence[dict] = (),
+                         progress: bool = True) -> dict:
     """The merge ``finetune`` makes (``model`` holds the best checkpoint, ``start`` the weights training
     started from, ``evaluator`` and ``metric`` pick checkpoints), with the offline retention proxy
-    (``helpers.training.foreign``) when the run is not on the sample corpus; or why it was skipped."""
+    (``helpers.training.foreign``) when the run is not on the sample corpus; or why it was skipped. Without
+    ``progress`` (a model trained on the side) nothing is printed."""
     from helpers.training.foreign import foreign_scorer, foreign_summary
 
     if start is None or not alphas:
         return {"skipped": True, "reason": "turned off (TrainConfig.merge_alphas is empty)"}
     if evaluator is None or metric is None:
         record = {"skipped": True, "reason": "no validation questions to choose α on"}
-        print(merge_summary(record))
+        if progress:
+            print(merge_summary(record))
         return record
     started = time.perf_counter()
     key = metric.removeprefix("eval_")
@@ -101,7 +104,8 @@ def merge_after_training(model, start: dict | None, evaluator, metric: str | Non
     far = record.pop("foreign_scores", None)
     record |= {"metric": key, "foreign": info | ({"scores": far} if far else {}),
                "seconds": round(time.perf_counter() - started, 1)}  # proxy included
-    print(f"{merge_summary(record)}\n{foreign_summary(record['foreign'])}")
+    if progress:
+        print(f"{merge_summary(record)}\n{foreign_summary(record['foreign'])}")
     return record
 
 

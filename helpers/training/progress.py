@@ -34,7 +34,7 @@ def compact_progress(progress: bool = True):
         def on_train_begin(self, args, state, control, **kwargs):
             if progress and state.is_world_process_zero:
                 self.bar = tqdm(total=state.max_steps, desc="Training", unit="step",
-                                initial=state.global_step)
+                                initial=state.global_step, disable=None)
 
         def on_step_end(self, args, state, control, **kwargs):
             if self.bar is not None:

@@ -444,7 +444,7 @@ def finetune(
         if trainer.is_world_process_zero():
             result.merge = merge_after_training(model, start, trainer.evaluator, result.best_metric_name,
                                                 cfg.merge_alphas, pairs_dir.parent, cfg.batch_size,
-                                                trainer.state.log_history)
+                                                trainer.state.log_history, progress)
             save_model(model, output_dir, cfg, result, fingerprint, trainer.state.log_history, loaded)
             plot_training_curves(trainer.state.log_history, curves_path(output_dir))
     if trainer.is_world_process_zero():
@@ -487,7 +487,8 @@ def _build_trainer(model, loaded, cfg, dims, pairs, corpus, checkpoint_dir, prog
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     eval_texts = len(searched) + len(validation) if evaluator else 0
     steps = schedule(cfg, len(pairs["train"]), world_size, eval_texts)
-    validation_info = describe_validation(validation, searched, corpus, cfg.seed, steps) if evaluator else {}
+    validation_info = describe_validation(validation, searched, corpus, cfg.seed, steps,
+                                          progress) if evaluator else {}
     args = training_arguments(cfg, checkpoint_dir, steps, query_prompt=query_prompt, metric=metric,
                               progress=progress, world_size=world_size)
     _describe_model_card(model, loaded, pairs)
@@ -507,14 +508,16 @@ def _build_trainer(model, loaded, cfg, dims, pairs, corpus, checkpoint_dir, prog
 
 
 def describe_validation(validation, searched: dict[str, str], corpus: dict[str, str], seed: int,
-                        steps: dict) -> dict:
-    """What validation searches and how often (printed, and kept in the result the report reads)."""
+                        steps: dict, progress: bool = True) -> dict:
+    """What validation searches and how often (printed with ``progress``, and kept in the result the
+    report reads)."""
     own = len(set(validation["chunk_id"]) & set(searched))
     info = {"questions": len(validation), "chunks": len(searched), "distractors": len(searched) - own,
             "corpus_chunks": len(corpus), "seed": seed, "evaluations": steps["evaluations"]}
-    print(f"Validation: {info['questions']} questions against {info['chunks']} chunks (their own and "
-          f"{info['distractors']} others drawn with seed {seed}, the same at every evaluation), "
-          f"{info['evaluations']} evaluations; the evaluation stage searches every chunk")
+    if progress:
+        print(f"Validation: {info['questions']} questions against {info['chunks']} chunks (their own and "
+              f"{info['distractors']} others drawn with seed {seed}, the same at every evaluation), "
+              f"{info['evaluations']} evaluations; the evaluation stage searches every chunk")
     return info
 
 
