@@ -9,7 +9,11 @@ The FAQ's question headings, removed from the PDFs, are the queries; a chunk is 
 the text of the answer section (``benchmarks/corpora/relevance.py``). Printed side by side for every
 Matryoshka dimension: nDCG@10 of BM25, the base model, the base rotated onto the chunks (what fine-tuning
 starts from) and the fine-tuned model, with 95% bootstrap intervals, and paired tests of fine-tuned
-against base and against the rotated base. Runs go to ``data/downloads/bench/runs/<tag>-<corpus>``.
+against base and against the rotated base. Then the merge with the base that training made
+(``helpers.training.merge``): the α kept, validation nDCG@10 of base, fine-tuned and saved model, and on
+the FAQ the same three on the sample corpus's gold questions, a collection the run never saw (the
+targets: the saved model never below the fine-tuned one on validation, and within 0.01 of the base on
+the foreign collection). Runs go to ``data/downloads/bench/runs/<tag>-<corpus>``.
 """
 
 from __future__ import annotations
@@ -102,6 +106,18 @@ def print_scores(title: str, result: dict) -> None:
         print(f"  {dim:<5} " + "".join(f"{c:>24}" for c in cells) + f"   {text}")
 
 
+def print_merge(paths: config.RunPaths) -> None:
+    """The merge training made, and its retention proxy, as the training stage recorded them."""
+    from helpers.evaluation.stage import training_info
+    from helpers.training.foreign import foreign_summary
+    from helpers.training.merge import merge_summary
+
+    merge = training_info(paths.model)["result"]["merge"]
+    print(f"  {merge_summary(merge)}")
+    if merge.get("foreign"):
+        print(f"  {foreign_summary(merge['foreign'])}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,11 +137,13 @@ def main() -> None:
         data, unlabelled = faq_queries(load_chunks(paths.chunks))
         results["faq"] = score(paths, data, args.model)
         print_scores(f"Debian FAQ ({unlabelled} questions without a relevant chunk left out)", results["faq"])
+        print_merge(paths)
     if args.corpus in ("both", "sample"):
         paths = train_on(config.SAMPLE_CORPUS_DIR, f"{args.tag}-sample-{args.profile}", args.profile,
                          args.model)
         results["sample"] = score(paths, gold_queries(load_chunks(paths.chunks)), args.model)
         print_scores("Sample corpus, gold questions", results["sample"])
+        print_merge(paths)
     out = RUNS_DIR / f"{args.tag}-{args.profile}.json"
     out.write_text(json.dumps({k: {**v, "tests": {f"{a}@{d}": t for (a, d), t in v["tests"].items()}}
                                for k, v in results.items()}, indent=1))

@@ -237,9 +237,11 @@ def set_report(data: IRData, runs: dict[str, SystemRun]) -> dict:
 
 
 def build_query_sets(paths: config.RunPaths, chunks: Sequence[Chunk], names: Sequence[str],
-                     max_queries: int | None = None) -> tuple[dict[str, IRData], dict[str, str]]:
-    """The query sets to evaluate, and those skipped with the reason (only gold may be skipped); with a
-    split by document, also the questions on the documents held out from training (``unseen_sets``)."""
+                     max_queries: int | None = None, held_out: Sequence[str] = ()
+                     ) -> tuple[dict[str, IRData], dict[str, str]]:
+    """The query sets to evaluate, and those skipped with the reason (only gold may be skipped); with
+    documents ``held_out`` from training (a split by document), also the questions on them
+    (``unseen_sets``)."""
     sets, skipped = {}, {}
     for name in names:
         if name != "gold":
@@ -252,9 +254,9 @@ def build_query_sets(paths: config.RunPaths, chunks: Sequence[Chunk], names: Seq
             print(f"Gold questions skipped: {exc}")
     if not sets:
         raise ValueError(f"None of the query sets {list(names)} could be built: {skipped}")
-    held_out = held_out_documents(paths.pairs)
-    return (sets | unseen_sets(paths, chunks, held_out, sets.get("gold"), max_queries) if held_out else sets,
-            skipped)
+    if held_out:
+        sets |= unseen_sets(paths, chunks, held_out, sets.get("gold"), max_queries)
+    return sets, skipped
 
 
 def unseen_sets(paths: config.RunPaths, chunks: Sequence[Chunk], held_out: Sequence[str],
@@ -374,8 +376,8 @@ def evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, extra
     console.quiet_libraries()
     profile = profile or config.get_profile()
     chunks = load_chunks(paths.chunks)
-    sets, skipped = build_query_sets(paths, chunks, query_sets, profile.eval_max_queries)
     held_out = held_out_documents(paths.pairs)
+    sets, skipped = build_query_sets(paths, chunks, query_sets, profile.eval_max_queries, held_out)
     info = training_info(paths.model)
     base = base_model_id or base_of(info) or presets.default_model()
     models = {BASE: base, FINETUNED: str(paths.model), **(static_systems(paths, base) if static else {}),
