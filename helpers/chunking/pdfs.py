@@ -327,7 +327,8 @@ def load_pdf_checked(path: Path, source: str, options: CleanOptions = CleanOptio
 def load_pdfs(path: Path | str, options: CleanOptions = CleanOptions(), progress: bool = True) -> LoadResult:
     """Load one PDF or a folder of PDFs (recursive, sorted) into cleaned pages; problems are collected.
 
-    ``Page.source`` is the file name relative to the folder. A summary with every problem is printed.
+    ``Page.source`` is the file name relative to the folder. A summary with every problem is printed
+    (without ``progress``, only when there are problems).
     """
     path = Path(path).expanduser()
     result = LoadResult()
@@ -346,7 +347,8 @@ def load_pdfs(path: Path | str, options: CleanOptions = CleanOptions(), progress
         result.pages.extend(pages)
         if partial:
             result.problems.append(Problem(source, partial))
-    print(result.summary())
+    if progress or result.problems:
+        print(result.summary())
     return result
 
 

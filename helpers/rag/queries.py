@@ -30,7 +30,8 @@ class EvalQuestion:
 def gold_questions(chunks: Sequence[Chunk], questions: Sequence | None = None) -> list[EvalQuestion]:
     """The gold set (default: bundled); reference contexts are the chunks holding each evidence quote.
 
-    Answerable questions whose evidence is in none of ``chunks`` are left out, with a warning.
+    Answerable questions whose evidence is in none of ``chunks`` are left out, with a warning; when that is
+    every one of them, the set was written for another corpus: ValueError.
     """
     from helpers.core.gold import load_gold, relevant_chunk_ids
 
@@ -42,7 +43,11 @@ def gold_questions(chunks: Sequence[Chunk], questions: Sequence | None = None) -
         ids = sorted(relevant.get(q.id, ()))  # unanswerable questions have none
         if ids or not q.answerable:
             rows.append(EvalQuestion(q.id, q.question, ids, [text[i] for i in ids], q.reference_answer or ""))
-    if missing := sum(q.answerable for q in questions) - sum(r.answerable for r in rows):
+    answerable = sum(q.answerable for q in questions)
+    if answerable and not any(r.answerable for r in rows):
+        raise ValueError("No gold question has its evidence in these chunks: the gold set was written for "
+                         "another corpus.")
+    if missing := answerable - sum(r.answerable for r in rows):
         warnings.warn(f"{missing} answerable gold questions have no evidence in these chunks and are "
                       "left out.", stacklevel=2)
     return rows
@@ -78,9 +83,14 @@ def capped(rows: Sequence[EvalQuestion], cap: int | None, seed: int = 42) -> lis
 
 def query_sets(paths: config.RunPaths, chunks: Sequence[Chunk], max_questions: int | None = None,
                gold: Sequence | None = None) -> dict[str, list[EvalQuestion]]:
-    """The gold questions and the synthetic test split, each capped at ``max_questions``."""
+    """The gold questions (skipped, with the reason, when written for another corpus) and the synthetic
+    test split, each capped at ``max_questions``."""
     from helpers.core.gold import load_run_gold
 
     gold = load_run_gold(paths.root, chunks) if gold is None else gold
-    sets = {"gold": gold_questions(chunks, gold), "synthetic test": synthetic_questions(paths.pairs, chunks)}
+    sets = {"synthetic test": synthetic_questions(paths.pairs, chunks)}
+    try:
+        sets = {"gold": gold_questions(chunks, gold)} | sets
+    except ValueError as exc:
+        print(f"Gold questions skipped: {exc}")
     return {name: capped(rows, max_questions) for name, rows in sets.items()}

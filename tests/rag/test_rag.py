@@ -324,3 +324,21 @@ def test_rag_evaluate_run_with_an_llm_counts_judge_failures(tiny_run, monkeypatc
     assert (faithfulness["n"], faithfulness["n_failed"], faithfulness["mean"]) == (1, 1, None)
     assert gold["metrics"]["non_llm_context_recall"]["n_scored"] == 1
     assert "factual_correctness" not in result["systems"]["base"]["query_sets"]["synthetic test"]["metrics"]
+
+
+def test_a_gold_set_written_for_another_corpus_is_skipped_with_the_reason(tmp_path, capsys):
+    from helpers.questions.pairs import to_dataset_dict
+    from helpers.rag.queries import gold_questions, query_sets
+    from helpers.testing.chunks import sample_chunks
+
+    chunks = sample_chunks(6)  # the testing handbook: none of the bundled gold set's evidence is in it
+    with pytest.raises(ValueError, match="written for another corpus"):
+        gold_questions(chunks)
+    paths = config.RunPaths(tmp_path)
+    rows = [{"id": c.id, "anchor": f"About {c.heading}?", "positive": c.text, "chunk_id": c.id,
+             "generator": "test"} for c in chunks]
+    splits = {"train": rows[:3], "validation": rows[3:4], "test": rows[4:]}
+    to_dataset_dict(splits).save_to_disk(str(paths.pairs))
+    sets = query_sets(paths, chunks, gold=load_gold())
+    assert list(sets) == ["synthetic test"] and len(sets["synthetic test"]) == 2
+    assert "Gold questions skipped: No gold question has its evidence" in capsys.readouterr().out
