@@ -186,14 +186,18 @@ def _stage_row(name: str, summary: dict, output: Path | None, root: Path) -> lis
     return [name, state, str(where or "")]
 
 
-def _print_verdicts(report: dict) -> None:
-    """Per query set: the verdict in words, then fine-tuned vs base nDCG@10 at every dimension."""
+def _print_verdicts(report: dict, run: str) -> None:
+    """Per query set: the verdict in words, then fine-tuned vs base nDCG@10 at every dimension; without
+    gold questions, why the verdict is weak and how to do better."""
     from helpers.evaluation.verdicts import VERDICT_HEADER, verdict_sentence, verdict_table
+    from helpers.pipeline.run_report import synthetic_only
 
     for name, query_set in report["query_sets"].items():
         if query_set.get("verdict"):
             print(f"\n{verdict_sentence(name, query_set)}")
             print(console.table(VERDICT_HEADER, verdict_table(query_set)))
+    if "gold" in report.get("skipped_query_sets", {}) and "test" in report["query_sets"]:
+        print(f"\n{synthetic_only(report['query_sets']['test'], run)}")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -225,6 +229,6 @@ def _run(args: argparse.Namespace) -> int:
             for name, summary in summaries.items()]
     print(console.table(["stage", "time", "output"], rows))
     if settings.paths.eval.is_file():
-        _print_verdicts(read_json(settings.paths.eval))
+        _print_verdicts(read_json(settings.paths.eval), settings.paths.root.name)
     print(f"Report: {report_html}  (and {report_md.name})")
     return 0

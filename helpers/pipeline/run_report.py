@@ -77,6 +77,8 @@ def verdict_section(paths: RunPaths) -> Section | None:
     if not sets:
         lines.append("No fine-tuned model was compared with its base model in this run.")
     headline = headline_set(report)
+    if "gold" in report.get("skipped_query_sets", {}) and sets:
+        lines.append(synthetic_only(report["query_sets"][headline], paths.root.name))
     sets = dict(sorted(sets.items(), key=lambda item: item[0] != headline))
     tables = [[VERDICT_HEADER, *verdict_table(qs)] for qs in sets.values()]
     captions = [f"nDCG@10 on the {query_set_label(name)} ({qs['n_queries']})" for name, qs in sets.items()]
@@ -86,6 +88,16 @@ def verdict_section(paths: RunPaths) -> Section | None:
     plot = paths.plots / f"ndcg_at_10_vs_dim_{headline}.png"
     return Section("Verdict: did fine-tuning help?", "\n\n".join(lines), tables, [plot], captions,
                    anchor="verdict")
+
+
+def synthetic_only(query_set: dict, run: str) -> str:
+    """Why a verdict on synthetic questions alone is weak, and the 15-minute fix (own gold questions)."""
+    bm25 = query_set["metrics"]["bm25"]["full"]["ndcg@10"]["mean"]
+    return (f"No hand-written questions for these documents: this verdict rests on synthetic questions "
+            f"written from the very chunks they must find, which share their words (BM25 scores {bm25:.3f} "
+            f"on them). For a verdict you can trust, write 40 questions of your own: `python -m helpers "
+            f"gold draft --run {run}`, fill in the file, `python -m helpers gold check --run {run}`, and run "
+            "again.")
 
 
 def cost_section(paths: RunPaths) -> Section | None:

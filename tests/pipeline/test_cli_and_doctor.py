@@ -213,3 +213,17 @@ def test_an_explicit_model_replaced_by_the_offline_fallback_is_said_loudly(tmp_p
     assert "Asked for some-org/typo-model" in report
     assert cli.main(run) == 0  # the course default falling back offline is the documented behaviour
     assert "WARNING" not in capsys.readouterr().out
+
+
+def test_the_terminal_verdict_without_gold_questions_names_the_fix(recorded_run, capsys):
+    from helpers.cli import _print_verdicts
+    from helpers.core.io import read_json
+
+    report = read_json(recorded_run.eval)
+    _print_verdicts(report, "smoke")
+    assert "rests on synthetic questions" not in capsys.readouterr().out  # gold was there
+    report["query_sets"].pop("gold")
+    report["skipped_query_sets"] = {"gold": "written for another corpus"}
+    _print_verdicts(report, "my_docs")
+    out = capsys.readouterr().out
+    assert "Fine-tuned vs base on the test questions" in out and "gold draft --run my_docs" in out

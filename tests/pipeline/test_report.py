@@ -63,3 +63,18 @@ def test_the_training_section_says_which_merge_was_kept_and_what_the_offline_pro
     assert "base 0.610, fine-tuned 0.700, merged 0.720" in training
     assert "Offline retention proxy" in training and "fine-tuned 0.600, saved model 0.635" in training
     assert "no loss on text it was not trained on" in training
+
+
+def test_a_verdict_on_synthetic_questions_alone_says_so_and_how_to_do_better(recorded_run):
+    from helpers.core.io import read_json, write_json
+    from helpers.pipeline.run_report import write_run_report
+
+    report = read_json(recorded_run.eval)
+    report["query_sets"].pop("gold")
+    report["skipped_query_sets"] = {"gold": "the gold set was written for another corpus."}
+    write_json(recorded_run.eval, report)
+    bm25 = report["query_sets"]["test"]["metrics"]["bm25"]["full"]["ndcg@10"]["mean"]
+
+    verdict = write_run_report(recorded_run)[0].read_text().split("\n## ")[1]
+    assert "rests on synthetic questions" in verdict and f"BM25 scores {bm25:.3f}" in verdict
+    assert "`python -m helpers gold draft --run smoke`" in verdict
