@@ -115,6 +115,11 @@ class RunPaths:
         return self.root / "qdrant"
 
     @property
+    def rag_answers(self) -> Path:
+        """The LLM's RAG answers, one file per exact prompt: a rerun asks only what failed or changed."""
+        return self.root / "rag_answers"
+
+    @property
     def plots(self) -> Path:
         return self.root / "plots"
 

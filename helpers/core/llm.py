@@ -190,24 +190,60 @@ async def chat(client, settings: LLMSettings, messages: list[dict], *, json_mode
                 "prompt_tokens": usage.prompt_tokens if usage else 0,
                 "completion_tokens": usage.completion_tokens if usage else 0,
             }
-        except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as exc:
-            raise LLMError(f"The LLM endpoint refused the request (HTTP {exc.status_code}): check the key, "
-                           f"model and base URL ({settings.describe()}).") from None
-        except openai.RateLimitError as exc:
-            reason, retry_after = "rate_limited (429)", _retry_after(exc.response)
-        except openai.InternalServerError as exc:
-            reason = f"server_error ({exc.status_code})"
-        except openai.APITimeoutError:
-            reason = f"timeout (> {settings.timeout_s:g} s)"
-        except openai.APIConnectionError:
-            reason = "connection_error"
-        except openai.APIStatusError as exc:
-            raise RequestFailed(f"http_{exc.status_code}") from None
+        except openai.APIError as exc:
+            if is_refusal(exc):
+                raise refusal(exc, settings) from None
+            reason = failure_reason(exc, settings)
+            if not is_retryable(exc):
+                raise RequestFailed(reason) from None
+            retry_after = _retry_after(exc.response) if isinstance(exc, openai.RateLimitError) else None
         if attempt < settings.max_attempts:
             if on_retry:
                 on_retry(reason)
             await asyncio.sleep(backoff_s(attempt, retry_after=retry_after))
-    raise RequestFailed(f"{reason} after {settings.max_attempts} attempts")
+    raise RequestFailed(f"{reason} {after_attempts(settings.max_attempts)}")
+
+
+def after_attempts(n: int) -> str:
+    """``after 1 attempt``, ``after 4 attempts``."""
+    return f"after {n} attempt{'' if n == 1 else 's'}"
+
+
+def is_refusal(exc: Exception) -> bool:
+    """A failure that retrying cannot fix: the key, the model or the base URL is wrong (401, 403, 404)."""
+    import openai
+
+    return isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError))
+
+
+def refusal(exc: Exception, settings: LLMSettings) -> LLMError:
+    """The one-line error for a refused request, naming what to check."""
+    return LLMError(f"The LLM endpoint refused the request (HTTP {getattr(exc, 'status_code', '?')}): check "
+                    f"the key, model and base URL ({settings.describe()}).")
+
+
+def is_retryable(exc: Exception) -> bool:
+    """429, 5xx, timeouts and connection errors: worth another attempt."""
+    import openai
+
+    return isinstance(exc, (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError))
+
+
+def failure_reason(exc: Exception, settings: LLMSettings) -> str:
+    """Why a request failed, as the reports name it: ``timeout (> 30 s)``, ``server_error (500)``, ..."""
+    import openai
+
+    if isinstance(exc, openai.RateLimitError):
+        return "rate_limited (429)"
+    if isinstance(exc, openai.InternalServerError):
+        return f"server_error ({exc.status_code})"
+    if isinstance(exc, openai.APITimeoutError):  # a subclass of APIConnectionError: asked first
+        return f"timeout (> {settings.timeout_s:g} s)"
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection_error"
+    if isinstance(exc, openai.APIStatusError):
+        return f"http_{exc.status_code}"
+    return type(exc).__name__
 
 
 def _retry_after(response) -> float | None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from langchain_core.documents import Document
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
+from langchain_core.runnables import Runnable, RunnableLambda
 
 from helpers.rag.chain import NOT_FOUND, RagAnswer, citation
 
@@ -143,27 +144,69 @@ def cited_by_label(answer: str, docs: Sequence[Document]) -> list[Document]:
     return [d for d in docs if citation(d) in answer]
 
 
-def chat_model(settings, max_retries: int = 2):
-    """LangChain's ChatOpenAI for any OpenAI-compatible endpoint (``helpers.core.llm.LLMSettings``)."""
+def chat_model(settings):
+    """LangChain's ChatOpenAI for any OpenAI-compatible endpoint (``helpers.core.llm.LLMSettings``), with the
+    settings' timeout per attempt and number of attempts (``--llm-timeout``, ``--llm-attempts``)."""
     from langchain_openai import ChatOpenAI
 
     return ChatOpenAI(model=settings.model, base_url=settings.base_url,
                       api_key=settings.api_key or "not-needed", timeout=settings.timeout_s,
-                      max_retries=max_retries, temperature=0)
+                      max_retries=settings.max_attempts - 1, temperature=0)
 
 
-def llm_answerer(settings, prompt: ChatPromptTemplate = ANSWER_PROMPT) -> Runnable:
-    """``{"question", "contexts"}`` -> prompt -> chat model -> :class:`RagAnswer` citing by label."""
-    inputs = RunnableLambda(lambda x: {"context": format_context(x["contexts"]), "question": x["question"]})
-    generate = inputs | prompt | chat_model(settings) | StrOutputParser()
+def llm_answerer(settings, prompt: ChatPromptTemplate = ANSWER_PROMPT, cache_dir: Path | str | None = None
+                 ) -> Runnable:
+    """``{"question", "contexts"}`` -> prompt -> chat model -> :class:`RagAnswer` citing by label.
+
+    With ``cache_dir`` every answer is kept under the hash of the exact messages sent, so a rerun asks the
+    LLM again only what failed or changed. A failed request raises ``RequestFailed`` with its reason; a
+    refused one (bad key, model or URL) raises ``LLMError``.
+    """
+    from helpers.core.llm import JsonCache
+
+    generate = chat_model(settings) | StrOutputParser()
+    cache = JsonCache(cache_dir)
     label = f"LLM {settings.model}"
-    return RunnablePassthrough.assign(answer=generate) | RunnableLambda(
-        lambda x: RagAnswer(x["question"], x["answer"].strip(), x["contexts"],
-                            cited_by_label(x["answer"], x["contexts"]), label),
-        name="llm_answer")
+
+    def answer(inputs: dict) -> RagAnswer:
+        messages = prompt.format_messages(context=format_context(inputs["contexts"]),
+                                          question=inputs["question"])
+        key = answer_key(settings.model, messages)
+        text = (cache.get(key) or {}).get("answer")
+        if text is None:
+            text = ask_llm(generate, messages, settings)
+            cache.put(key, {"model": settings.model, "answer": text})
+        return RagAnswer(inputs["question"], text.strip(), inputs["contexts"],
+                         cited_by_label(text, inputs["contexts"]), label)
+
+    return RunnableLambda(answer, name="llm_answer")
 
 
-def default_answerer(answer_model, settings=None) -> Runnable:
-    """The LLM answerer when ``settings`` (``helpers.core.llm.LLMSettings``) is given, else the extractive
-    one."""
-    return llm_answerer(settings) if settings else ExtractiveAnswerer(answer_model).as_runnable()
+def answer_key(model: str, messages: Sequence) -> str:
+    """The cache key of one answer: the model and the exact messages."""
+    from helpers.core.llm import cache_key
+
+    return cache_key(model=model, messages=[[m.type, m.content] for m in messages])
+
+
+def ask_llm(generate: Runnable, messages: Sequence, settings) -> str:
+    """The chat model's reply; its failures as the kit names them (``RequestFailed``, ``LLMError``)."""
+    import openai
+
+    from helpers.core import llm
+
+    try:
+        return generate.invoke(messages)
+    except openai.APIError as exc:
+        if llm.is_refusal(exc):
+            raise llm.refusal(exc, settings) from None
+        tries = f" {llm.after_attempts(settings.max_attempts)}" if llm.is_retryable(exc) else ""
+        raise llm.RequestFailed(llm.failure_reason(exc, settings) + tries) from None
+
+
+def default_answerer(answer_model, settings=None, cache_dir: Path | str | None = None) -> Runnable:
+    """The LLM answerer when ``settings`` (``helpers.core.llm.LLMSettings``) is given (its answers kept in
+    ``cache_dir``), else the extractive one."""
+    if settings:
+        return llm_answerer(settings, cache_dir=cache_dir)
+    return ExtractiveAnswerer(answer_model).as_runnable()

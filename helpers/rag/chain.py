@@ -26,12 +26,23 @@ from qdrant_client import QdrantClient, models
 from tqdm.auto import tqdm
 
 from helpers.core.embeddings import EmbeddingStore, model_fingerprint
+from helpers.core.errors import FolderBusyError
 from helpers.core.schema import Chunk
 
 QDRANT_URL_ENV = "QDRANT_URL"
 QDRANT_KEY_ENV = "QDRANT_API_KEY"
 NOT_FOUND = "Not in the documents."
 INDEX_BATCH = 128
+
+
+class QdrantFolderBusy(FolderBusyError):
+    """The run's Qdrant folder is open in another process (local mode allows one at a time)."""
+
+    def __init__(self, folder: Path | str):
+        super().__init__(
+            f"The Qdrant index folder {folder} is open in another process (a notebook 05 kernel, or another "
+            "run): close it there (run notebook 05's last cell, or restart that kernel), or point QDRANT_URL "
+            "at a Qdrant server, and run the same command again.")
 
 
 class ModelEmbeddings(HuggingFaceEmbeddings):
@@ -56,7 +67,12 @@ def qdrant_client(location: str | Path | None = None) -> QdrantClient:
     if location is None or str(location) == ":memory:":
         return QdrantClient(location=":memory:")
     Path(location).mkdir(parents=True, exist_ok=True)
-    client = QdrantClient(path=str(location))
+    try:
+        client = QdrantClient(path=str(location))
+    except RuntimeError as exc:
+        if "already accessed by another instance" not in str(exc):
+            raise
+        raise QdrantFolderBusy(location) from None
     alive = weakref.ref(client)  # close survivors at exit: closing during interpreter teardown fails noisily
     atexit.register(lambda: alive() and alive().close())
     return client
@@ -164,3 +180,9 @@ class RagSystem:
 
     def ask(self, question: str, k: int = 5) -> RagAnswer:
         return self.chain(k).invoke(question)
+
+
+def close_systems(systems: dict[str, RagSystem]) -> None:
+    """Close the Qdrant clients of ``systems`` (each once), so that another process can open their folder."""
+    for client in {id(s.store.client): s.store.client for s in systems.values()}.values():
+        client.close()

@@ -13,9 +13,11 @@ import asyncio
 import math
 import os
 import statistics
+import threading
 import warnings
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -30,6 +32,8 @@ from helpers.rag.queries import EvalQuestion, query_sets
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")  # else ragas posts usage events over the network
 
 CONTEXT_JUDGE = "rapidfuzz Levenshtein similarity >= 0.5 (no LLM)"
+LLM_WORKERS = 4  # answers and judge scores in flight at once
+FAILURES_TO_STOP = 2 * LLM_WORKERS  # LLM answers failed in a row before the rest are not sent
 
 
 # ----------------------------------------------------------------------------------------- RAGAS
@@ -67,7 +71,7 @@ def judge_metrics(llm, embeddings, run_config) -> list:
         return [Faithfulness(llm=judge), relevancy, FactualCorrectness(llm=judge)]
 
 
-def run_config(max_workers: int = 4, timeout: int = 120, max_retries: int = 3, max_wait: int = 30):
+def run_config(max_workers: int = LLM_WORKERS, timeout: int = 120, max_retries: int = 3, max_wait: int = 30):
     """RAGAS RunConfig: bounded workers, a timeout per score, retries with backoff."""
     from ragas.run_config import RunConfig
 
@@ -128,8 +132,10 @@ def load_systems(paths: config.RunPaths, chunks: Sequence[Chunk], base_model_id:
                  client=None, llm=None) -> dict[str, RagSystem]:
     """The base and the fine-tuned retriever, indexed in ``paths.qdrant``, sharing one answerer.
 
-    ``llm``: ``helpers.core.llm.LLMSettings`` for LLM answers; None gives the extractive answerer, which runs
-    on the fallback MiniLM whatever the retriever (its threshold was calibrated on that model).
+    ``llm``: ``helpers.core.llm.LLMSettings`` for LLM answers (kept in ``paths.rag_answers``, so a rerun
+    asks only what failed); None gives the extractive answerer, which runs on the fallback MiniLM whatever
+    the retriever (its threshold was calibrated on that model). Close the Qdrant folder with
+    :func:`helpers.rag.chain.close_systems` when done, so that another process can open it.
     """
     from helpers.core.models import load_embedding_model
     from helpers.rag.answerer import default_answerer
@@ -140,7 +146,7 @@ def load_systems(paths: config.RunPaths, chunks: Sequence[Chunk], base_model_id:
               "fine-tuned": load_embedding_model(str(paths.model))}
     fallback = next((m.model for m in models.values() if m.is_fallback), None)
     answer_model = None if llm else fallback or load_embedding_model("fallback").model
-    answerer = default_answerer(answer_model, llm)
+    answerer = default_answerer(answer_model, llm, paths.rag_answers)
     client = client or qdrant_client(paths.qdrant)
     store = run_store(paths.root)
     return {name: RagSystem(name, loaded, build_index(chunks, ModelEmbeddings(loaded.model, name), client,
@@ -148,14 +154,60 @@ def load_systems(paths: config.RunPaths, chunks: Sequence[Chunk], base_model_id:
             for name, loaded in models.items()}
 
 
-def answer_all(chain, questions: Sequence[EvalQuestion], desc: str, concurrency: int = 1) -> list:
-    """Run the chain on every question; a failed answer is kept as its exception."""
-    answers: list = [None] * len(questions)
-    batches = chain.batch_as_completed([q.question for q in questions],
-                                       config={"max_concurrency": concurrency}, return_exceptions=True)
-    for i, answer in tqdm(batches, total=len(questions), desc=desc, unit="question", disable=None):
-        answers[i] = answer
-    return answers
+class Streak:
+    """Failures in a row across threads; past ``limit`` the questions not sent yet are not sent, so a dead
+    or hanging endpoint costs a bounded time (the questions stage stops the same way)."""
+
+    def __init__(self, limit: int | None):
+        self.limit, self.count, self.stopped = limit, 0, None
+        self._lock = threading.Lock()
+
+    def record(self, outcome) -> None:
+        with self._lock:
+            if not isinstance(outcome, BaseException):
+                self.count = 0
+                return
+            self.count += 1
+            if self.limit and self.count >= self.limit and not self.stopped:
+                self.stopped = (f"not sent: the LLM failed {self.count} answers in a row "
+                                f"(last: {failure_text(outcome)})")
+
+
+def answer_all(chain, questions: Sequence[EvalQuestion], desc: str, concurrency: int = 1,
+               failures_to_stop: int | None = None) -> list:
+    """Run the chain on every question; a failed answer is kept as its exception (``RequestFailed`` with
+    its reason), and after ``failures_to_stop`` failures in a row the rest as ``RequestFailed("not sent:
+    ...")``. A refused request (``LLMError``: bad key, model or URL) stops everything at once."""
+    from helpers.core.llm import LLMError, RequestFailed
+
+    streak = Streak(failures_to_stop)
+
+    def one(question: EvalQuestion):
+        if streak.stopped:
+            return RequestFailed(streak.stopped)
+        try:
+            outcome = chain.invoke(question.question)
+        except LLMError:
+            raise
+        except Exception as exc:  # kept, counted and retried on the next run
+            outcome = exc
+        streak.record(outcome)
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        return list(tqdm(pool.map(one, questions), total=len(questions), desc=desc, unit="question",
+                         disable=None))
+
+
+def failure_text(exc: BaseException) -> str:
+    """What went wrong with one answer: the reason the kit gives (``timeout (> 30 s) after 4 attempts``),
+    else the exception's type."""
+    return getattr(exc, "reason", None) or type(exc).__name__
+
+
+def failure_counts(answers: Sequence) -> dict[str, int]:
+    """Failed answers by reason, most frequent first."""
+    return dict(Counter(failure_text(a) for a in answers if isinstance(a, BaseException)).most_common())
 
 
 def abstention(questions: Sequence[EvalQuestion], answers: Sequence) -> dict:
@@ -178,16 +230,17 @@ def hit_rate(questions: Sequence[EvalQuestion], answers: Sequence) -> float | No
 
 
 def evaluate_set(system: RagSystem, questions: Sequence[EvalQuestion], metrics: Sequence, k: int, cfg,
-                 label: str, judge: str, concurrency: int = 1) -> dict:
+                 label: str, judge: str, concurrency: int = 1, failures_to_stop: int | None = None) -> dict:
     """Answer ``questions`` with ``system``, score the answerable ones, count refusals and failures."""
-    answers = answer_all(system.chain(k), questions, f"{system.name} / {label}", concurrency)
+    answers = answer_all(system.chain(k), questions, f"{system.name} / {label}", concurrency,
+                         failures_to_stop)
     scored = [(q, a) for q, a in zip(questions, answers, strict=True)
               if q.answerable and isinstance(a, RagAnswer)]
     results = score_samples([to_sample(q, a) for q, a in scored], metrics, cfg)
     return {
         "n_questions": len(questions),
         "answerer": ", ".join(sorted({a.answerer for a in answers if isinstance(a, RagAnswer)})),
-        "answers_failed": dict(Counter(type(a).__name__ for a in answers if isinstance(a, BaseException))),
+        "answers_failed": failure_counts(answers),
         f"hit_rate@{k}": hit_rate(questions, answers),
         "abstention": abstention(questions, answers),
         "metrics": {name: r | {"judge": CONTEXT_JUDGE if name.startswith("non_llm") else judge}
@@ -202,39 +255,92 @@ def rag_evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, k
 
     ``max_questions`` defaults to the ``rag_max_questions`` of ``profile`` (default: ``KIT_PROFILE``);
     ``systems`` reuses retrievers that are already loaded (:func:`load_systems`); ``gold`` replaces the
-    bundled gold questions. The chart goes to ``paths.plots / "rag_scores.png"``.
+    bundled gold questions. The chart goes to ``paths.plots / "rag_scores.png"``. Answers that failed are
+    counted by cause in the result (``answers``), and ``pending`` says what a rerun asks again.
     """
     import matplotlib.pyplot as plt
 
     from helpers.chunking.chunkers import load_chunks
     from helpers.core.llm import llm_settings
+    from helpers.rag.chain import close_systems
     from helpers.rag.views import plot_scores
 
     chunks = load_chunks(paths.chunks)
     llm = llm_settings()
     own = systems is None  # then close the Qdrant folder at the end, so that others can open it
     systems = systems or load_systems(paths, chunks, base_model_id, llm=llm)
-    profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
-    cap = max_questions if max_questions is not None else profile.rag_max_questions
-    sets = query_sets(paths, chunks, cap, gold)
+    try:
+        profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+        cap = max_questions if max_questions is not None else profile.rag_max_questions
+        sets = query_sets(paths, chunks, cap, gold)
+        if llm:
+            print(describe_answer_plan(llm, sets, len(systems), k, chunks))
+        result = score_systems(systems, sets, k, llm)
+    finally:
+        if own:
+            close_systems(systems)
+    result["max_questions"] = cap
+    write_json(paths.rag_eval, result)
+    plt.close(plot_scores(result, paths.plots / "rag_scores.png"))
+    print(describe_answers(result["answers"]))
+    return result
+
+
+def score_systems(systems: dict[str, RagSystem], sets: dict[str, list[EvalQuestion]], k: int, llm) -> dict:
+    """Every system on every query set; RAGAS' judge metrics too when ``llm`` is given."""
     cfg = run_config()
     metrics = context_metrics()
     if llm:
         metrics += judge_metrics(llm, ModelEmbeddings(systems["base"].model.model, "judge"), cfg)
     judge = f"LLM {llm.describe()}" if llm else "none"
     concurrency = cfg.max_workers if llm else 1
-    try:
-        result = {
-            "k": k, "judge": judge, "max_questions": cap,
+    stop = FAILURES_TO_STOP if llm else None
+    scored = {name: {"model": s.model.loaded, "query_sets": {
+        label: evaluate_set(s, rows, metrics, k, cfg, label, judge, concurrency, stop)
+        for label, rows in sets.items()}} for name, s in systems.items()}
+    return {"k": k, "judge": judge,
             "query_sets": {name: {"n": len(rows), "answerable": sum(r.answerable for r in rows)}
                            for name, rows in sets.items()},
-            "systems": {name: {"model": s.model.loaded, "query_sets": {
-                label: evaluate_set(s, rows, metrics, k, cfg, label, judge, concurrency)
-                for label, rows in sets.items()}} for name, s in systems.items()},
-        }
-    finally:
-        if own:
-            next(iter(systems.values())).store.client.close()
-    write_json(paths.rag_eval, result)
-    plt.close(plot_scores(result, paths.plots / "rag_scores.png"))
-    return result
+            "systems": scored, "answers": answer_summary(scored)}
+
+
+def answer_summary(systems: dict) -> dict:
+    """Answers asked, answered and failed (by cause) over every system and query set, and what a rerun
+    retries (``pending``; ``failed`` when no answer came back at all)."""
+    failed: Counter[str] = Counter()
+    asked = 0
+    for system in systems.values():
+        for q in system["query_sets"].values():
+            asked += q["n_questions"]
+            failed.update(q["answers_failed"])
+    n_failed = sum(failed.values())
+    causes = ", ".join(f"{reason}: {n}" for reason, n in failed.most_common())
+    pending = (f"{n_failed} of {asked} RAG answers failed ({causes}); a rerun asks exactly those again"
+               if n_failed else None)
+    return {"asked": asked, "answered": asked - n_failed, "failed": n_failed,
+            "causes": dict(failed.most_common()), "pending": pending,
+            "all_failed": bool(asked) and n_failed == asked}
+
+
+def describe_answers(answers: dict) -> str:
+    """One line: every answer came back, or how many failed and why."""
+    if not answers["failed"]:
+        return f"RAG answers: all {answers['asked']} answered."
+    return f"{answers['pending']}."
+
+
+def describe_answer_plan(llm, sets: dict[str, list[EvalQuestion]], n_systems: int, k: int,
+                         chunks: Sequence[Chunk]) -> str:
+    """What the LLM answers will cost before any is asked: answers, tokens, price, time per request."""
+    from helpers.core.llm import cost_usd, estimate_tokens
+
+    n = n_systems * sum(len(rows) for rows in sets.values())
+    passage = statistics.fmean(estimate_tokens(c.text) for c in chunks) if chunks else 0
+    prompt, completion = round(n * (k * passage + 120)), n * 60
+    cost = cost_usd(llm.model, prompt, completion)
+    price = f"~${cost:.4f} at list prices" if cost is not None else f"no list price for {llm.model}"
+    return (f"LLM answers: {n} ({n_systems} retrievers x {n // max(1, n_systems)} questions) by "
+            f"{llm.describe()}, ~{prompt:,} prompt + ~{completion:,} completion tokens, {price} (answers "
+            f"kept from an earlier run are not asked again; the RAGAS judge adds a few requests per "
+            f"answer). Each request: up to {llm.max_attempts} attempts of at most {llm.timeout_s:g} s; "
+            f"answering stops after {FAILURES_TO_STOP} failures in a row.")

@@ -16,7 +16,7 @@ from helpers.core.schema import Chunk
 from helpers.rag.answerer import ExtractiveAnswerer, calibrate_threshold, llm_answerer, sentences
 from helpers.rag.chain import NOT_FOUND, ModelEmbeddings, RagSystem, build_index, qdrant_client
 from helpers.rag.scoring import context_metrics, rag_evaluate_run, run_config, score_samples, summarize
-from helpers.testing.fake_llm import FakeLLM, Reply
+from helpers.testing.fake_llm import FakeLLM, Reply, prompt_of
 
 TEXTS = [
     ("security.pdf", [3], "Passwords must be at least 14 characters long. Passwords are never shared with "
@@ -342,3 +342,113 @@ def test_a_gold_set_written_for_another_corpus_is_skipped_with_the_reason(tmp_pa
     sets = query_sets(paths, chunks, gold=load_gold())
     assert list(sets) == ["synthetic test"] and len(sets["synthetic test"]) == 2
     assert "Gold questions skipped: No gold question has its evidence" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- failed LLM answers
+@pytest.fixture
+def run_copy(tiny_run, tmp_path, monkeypatch):
+    """A fresh copy of the tiny run (its own answer cache and Qdrant folder), with an LLM configured and the
+    RAGAS judge left out, so that every request the fake server counts is an answer."""
+    import shutil
+
+    from helpers.rag import scoring
+
+    leave_out = shutil.ignore_patterns("qdrant", "rag_answers", "rag_eval.json")
+    shutil.copytree(tiny_run.root, tmp_path / "run", ignore=leave_out)
+    monkeypatch.setattr(scoring, "judge_metrics", lambda *args: [])
+    monkeypatch.setenv("KIT_LLM_MODEL", "fake")
+    return config.RunPaths(tmp_path / "run")
+
+
+def answer_requests(llm: FakeLLM) -> int:
+    """Requests the fake server got for RAG answers (their prompt ends with the question)."""
+    return llm.count("\n\nQuestion: ")
+
+
+def test_rag_answers_from_a_hanging_endpoint_are_counted_with_their_cause_and_attempts_honoured(
+        run_copy, monkeypatch):
+    monkeypatch.setenv("KIT_LLM_TIMEOUT_S", "0.3")
+    monkeypatch.setenv("KIT_LLM_MAX_ATTEMPTS", "2")
+    with FakeLLM(lambda body, attempt: Reply("too late", delay_s=2)) as llm:
+        monkeypatch.setenv("KIT_LLM_BASE_URL", llm.base_url)
+        result = rag_evaluate_run(run_copy, base_model_id="fallback", k=2, gold=GOLD)
+    answers = result["answers"]
+    assert (answers["asked"], answers["answered"], answers["failed"]) == (10, 0, 10) and answers["all_failed"]
+    assert answers["causes"] == {"timeout (> 0.3 s) after 2 attempts": 10}
+    assert "10 of 10 RAG answers failed" in answers["pending"]
+    assert sum(llm.received.values()) == 2 * 10  # --llm-attempts 2: two requests per answer, not three
+    gold = result["systems"]["fine-tuned"]["query_sets"]["gold"]
+    assert gold["answers_failed"] == {"timeout (> 0.3 s) after 2 attempts": 3}
+    assert json.loads(run_copy.rag_eval.read_text())["answers"] == answers
+
+
+def test_failed_rag_answers_are_asked_again_on_the_next_run_and_only_they(run_copy, monkeypatch):
+    def flaky(body, attempt):  # the password question fails, every other is answered
+        failing = prompt_of(body).endswith(GOLD[0].question)
+        return Reply("down", status=500) if failing else Reply("It says so [leave.pdf p.2].")
+
+    monkeypatch.setenv("KIT_LLM_MAX_ATTEMPTS", "1")
+    with FakeLLM(flaky) as llm:
+        monkeypatch.setenv("KIT_LLM_BASE_URL", llm.base_url)
+        first = rag_evaluate_run(run_copy, base_model_id="fallback", k=2, gold=GOLD)["answers"]
+        asked_first = answer_requests(llm)
+    assert first["failed"] == 2 and first["causes"] == {"server_error (500) after 1 attempt": 2}
+    assert not first["all_failed"] and first["answered"] == first["asked"] - 2
+    with FakeLLM() as llm:
+        monkeypatch.setenv("KIT_LLM_BASE_URL", llm.base_url)
+        second = rag_evaluate_run(run_copy, base_model_id="fallback", k=2, gold=GOLD)["answers"]
+        # Both retrievers are the same model here, so they send the same messages: one answer serves both.
+        assert answer_requests(llm) == 1 and all(p.endswith(GOLD[0].question) for p in llm.received)
+    assert asked_first == 6  # 5 by the base retriever; the fine-tuned one reused 4 and asked the failed one
+    assert second["failed"] == 0 and second["pending"] is None
+
+
+def test_answering_stops_after_failures_in_a_row_and_records_the_rest_as_not_sent():
+    from langchain_core.runnables import RunnableLambda
+
+    from helpers.core.llm import RequestFailed
+    from helpers.rag.queries import EvalQuestion
+    from helpers.rag.scoring import answer_all, failure_counts
+
+    calls = []
+
+    def dead(question):
+        calls.append(question)
+        raise RequestFailed("connection_error after 4 attempts")
+
+    questions = [EvalQuestion(f"q{i}", f"question {i}?", ["c"]) for i in range(10)]
+    answers = answer_all(RunnableLambda(dead), questions, "test", failures_to_stop=3)
+    assert len(calls) == 3 and len(answers) == 10
+    assert failure_counts(answers) == {
+        "not sent: the LLM failed 3 answers in a row (last: connection_error after 4 attempts)": 7,
+        "connection_error after 4 attempts": 3}
+
+
+def test_a_refused_key_stops_the_rag_stage_with_one_clear_error(run_copy, monkeypatch):
+    from helpers.core.llm import LLMError
+
+    with FakeLLM(lambda body, attempt: Reply("bad key", status=401)) as llm:
+        monkeypatch.setenv("KIT_LLM_BASE_URL", llm.base_url)
+        with pytest.raises(LLMError, match="refused the request \\(HTTP 401\\)"):
+            rag_evaluate_run(run_copy, base_model_id="fallback", k=2, gold=GOLD)
+    assert not run_copy.rag_eval.exists()
+
+
+def test_a_qdrant_folder_open_elsewhere_is_one_clear_error(tmp_path):
+    import subprocess
+    import sys
+
+    from helpers.rag.chain import QdrantFolderBusy
+
+    folder = tmp_path / "qdrant"
+    qdrant_client(folder).close()
+    hold = (f"import time\nfrom qdrant_client import QdrantClient\nc = QdrantClient(path={str(folder)!r})\n"
+            "print('open', flush=True)\ntime.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(QdrantFolderBusy, match="is open in another process .* notebook 05"):
+            qdrant_client(folder)
+    finally:
+        holder.kill()
+        holder.wait()
