@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 
 from helpers.core import config, console, llm, presets
-from helpers.core.diskspace import MIN_FREE_BYTES, DiskFullError, is_disk_full
+from helpers.core.diskspace import MIN_FREE_BYTES, DiskFullError, disk_full_advice, is_disk_full
+from helpers.core.errors import FolderBusyError
+from helpers.core.gold import GoldFormatError
 from helpers.core.llm import LLMError
 from helpers.pipeline.preflight import (
     check_model_name,
@@ -21,7 +23,10 @@ from helpers.pipeline.runlock import RunLockedError
 from helpers.training.trainer import TrainingError
 
 # Errors a user can act on: one clear line, exit code 2, no stack trace.
-USER_ERRORS = (ValueError, FileNotFoundError, LLMError, TrainingError, DiskFullError, RunLockedError, OSError)
+USER_ERRORS = (ValueError, FileNotFoundError, LLMError, TrainingError, DiskFullError, RunLockedError, OSError,
+               FolderBusyError)
+# Errors whose every line matters (a gold file's bad lines): shown whole.
+WHOLE_MESSAGE_ERRORS = (GoldFormatError,)
 
 DESCRIPTION = """Fine-tune an embedding model on your own PDFs, headless.
 
@@ -108,9 +113,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
-    if is_disk_full(exc) and not isinstance(exc, DiskFullError):  # e.g. while writing the report
-        exc = DiskFullError(getattr(exc, "filename", None) or config.RUNS_DIR, MIN_FREE_BYTES, "the report")
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if is_disk_full(exc) and not isinstance(exc, DiskFullError):  # outside a stage: where it happened
+        exc = DiskFullError(getattr(exc, "filename", None) or config.RUNS_DIR, MIN_FREE_BYTES, "this step")
+    text = str(exc).strip()
+    if isinstance(exc, WHOLE_MESSAGE_ERRORS):
+        return text
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _set_llm_limits(args: argparse.Namespace) -> None:
@@ -200,6 +208,22 @@ def _print_verdicts(report: dict, run: str) -> None:
         print(f"\n{synthetic_only(report['query_sets']['test'], run)}")
 
 
+def check_run_gold(paths: config.RunPaths) -> None:
+    """A gold file of the run's own with any bad line stops the run before a stage rewrites anything, with
+    every bad line named (checked against the chunks when they exist)."""
+    from helpers.chunking.chunkers import load_chunks
+    from helpers.core.gold import RUN_GOLD_FILENAME, check_gold
+
+    path = paths.root / RUN_GOLD_FILENAME
+    if not path.is_file():
+        return
+    _, problems = check_gold(path, load_chunks(paths.chunks) if paths.chunks.is_file() else None)
+    if problems:
+        raise GoldFormatError(f"{path}: {len(problems)} line(s) to fix before this run can use it (nothing "
+                              "was run; `python -m helpers gold check` checks it again):\n"
+                              + "\n".join(f"  {p}" for p in problems))
+
+
 def _run(args: argparse.Namespace) -> int:
     from helpers.core.io import read_json
     from helpers.pipeline.run_report import write_run_report
@@ -209,7 +233,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.profile:  # stage modules read the profile from the environment too
         os.environ[config.PROFILE_ENV] = args.profile
-    console.set_verbose(args.verbose)
+    console.bars_in_terminals_only()
     _set_llm_limits(args)
     preflight(args)
     settings = RunSettings(pdf_dir=args.pdfs, model_id=args.model, profile=config.get_profile(args.profile),
@@ -218,9 +242,12 @@ def _run(args: argparse.Namespace) -> int:
     stages = STAGES if args.command == "run" else [s for s in STAGES if s.name == args.command]
     print(f"Run {settings.paths.root} | profile {settings.profile.name} | PDFs {settings.pdf_dir}")
     started = time.perf_counter()
-    with run_lock(settings.paths.root):
+    with run_lock(settings.paths.root):  # before the libraries load: a busy folder is said at once
+        console.set_verbose(args.verbose)
+        check_run_gold(settings.paths)
         summaries = run_all(stages, settings)
-        report_md, report_html = write_run_report(settings.paths)
+        with disk_full_advice(settings.paths.root, MIN_FREE_BYTES, "the report"):
+            report_md, report_html = write_run_report(settings.paths)
     print(f"\nFinished in {time.perf_counter() - started:.0f} s:")
     if warning := offline_fallback_warning(args.model, _train_summary(summaries, settings)):
         print(f"\n{warning}\n")
@@ -231,4 +258,13 @@ def _run(args: argparse.Namespace) -> int:
     if settings.paths.eval.is_file():
         _print_verdicts(read_json(settings.paths.eval), settings.paths.root.name)
     print(f"Report: {report_html}  (and {report_md.name})")
-    return 0
+    return _failed(summaries)
+
+
+def _failed(summaries: dict[str, dict]) -> int:
+    """1, with the reason, when a stage produced nothing usable (every RAG answer failed); else 0."""
+    failed = {name: s["failed"] for name, s in summaries.items() if s.get("failed")}
+    for name, reason in failed.items():
+        print(f"\nError: the {name} stage produced nothing usable: {reason}. Fix the cause and run the same "
+              "command again.")
+    return 1 if failed else 0

@@ -2,18 +2,22 @@
 
 ``ENOSPC`` reaches the kit as an ``OSError``, but torch's serializer reports it as a ``RuntimeError``
 (``[enforce fail at inline_container.cc] ... file write failed`` / ``unexpected pos``) and safetensors as
-``StorageFull``: ``is_disk_full`` recognises all three, also inside exception chains and groups.
+``StorageFull`` and sqlite (Qdrant's local mode) as "database or disk is full": ``is_disk_full`` recognises
+them all, also inside exception chains and groups.
 """
 
 from __future__ import annotations
 
 import errno
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 DISK_FULL_TEXTS = ("no space left on device", "storagefull", "file write failed", "unexpected pos",
-                   "pytorchstreamwriter failed", "disk quota exceeded")
+                   "pytorchstreamwriter failed", "disk quota exceeded",
+                   "database or disk is full")  # sqlite, under Qdrant's local mode
 MIN_FREE_BYTES = 200 * 2**20  # what any stage needs at least, beside its own estimate
 
 
@@ -28,6 +32,20 @@ class DiskFullError(RuntimeError):
             f"The disk is full at {self.path}: {human(free)} free, {need}. Free space there, or move the "
             "runs folder to a disk with room (--runs-dir or KIT_RUNS_DIR); finished stages are kept and the "
             "same command continues, incomplete checkpoints are set aside.")
+
+
+@contextmanager
+def disk_full_advice(folder: Path | str, needed_bytes: int | None, what: str) -> Iterator[None]:
+    """A full disk inside the block (in whatever form it is reported) becomes :class:`DiskFullError`,
+    naming ``folder``."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        raise DiskFullError(folder, needed_bytes, what) from exc
 
 
 def is_disk_full(exc: BaseException | None) -> bool:

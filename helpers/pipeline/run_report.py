@@ -107,10 +107,8 @@ def cost_section(paths: RunPaths) -> Section | None:
     if record.exists():
         train = read_json(record)
         summary = train["summary"]
-        text = (f"Training took {_duration(train.get('seconds', summary.get('train_seconds', 0)))} on this "
-                f"machine (the whole stage, the static model included): {summary.get('n_train', '?')} "
-                f"pairs, {summary.get('steps', '?')} steps, "
-                f"{_duration(summary.get('validation_seconds') or 0)} of validation.")
+        text = (f"{_training_time(train)}: {summary.get('n_train', '?')} pairs, {summary.get('steps', '?')} "
+                f"steps, {_duration(summary.get('validation_seconds') or 0)} of validation.")
     tables, captions = [], []
     if paths.eval.exists():
         from helpers.evaluation.metrics import bytes_per_vector
@@ -125,6 +123,17 @@ def cost_section(paths: RunPaths) -> Section | None:
     if not text and not tables:
         return None
     return Section("Cost", text, tables, captions=captions, anchor="cost")
+
+
+def _training_time(train: dict) -> str:
+    """How long training took: the whole stage, or, after a resume, the runs that trained added up."""
+    summary = train["summary"]
+    if resumed := summary.get("resumed_from"):
+        return (f"Training took {_duration(summary.get('train_seconds') or 0)} on this machine, added up "
+                f"over the runs it took (resumed from {Path(resumed).name} after an interruption; the last "
+                f"run's stage, the static model included, took {_duration(train.get('seconds') or 0)})")
+    return (f"Training took {_duration(train.get('seconds', summary.get('train_seconds', 0)))} on this "
+            "machine (the whole stage, the static model included)")
 
 
 def retrieval_section(paths: RunPaths) -> Section | None:
@@ -254,16 +263,26 @@ def corpus_section(paths: RunPaths) -> Section | None:
 
 
 def rag_section(paths: RunPaths) -> Section | None:
+    """RAGAS scores per system and query set, and the answers that failed, by cause."""
     if not paths.rag_eval.exists():
         return None
     from helpers.rag.views import scores_table
 
-    rows = scores_table(read_json(paths.rag_eval))
-    table: Table = [list(rows[0]), *([fmt(v) for v in row.values()] for row in rows)] if rows else []
-    return Section(
-        "RAG chain scored with RAGAS", f"Files: {link('rag_eval.json', paths.rag_eval, paths.root)}",
-        [table] if table else [], sorted(paths.plots.glob("rag*.png"))
-    )
+    result = read_json(paths.rag_eval)
+    rows = scores_table(result)
+    tables: list[Table] = [[list(rows[0]), *([fmt(v) for v in row.values()] for row in rows)]] if rows else []
+    captions = ["RAGAS scores"] if rows else []
+    text = f"Files: {link('rag_eval.json', paths.rag_eval, paths.root)}"
+    answers = result.get("answers") or {}
+    if answers.get("failed"):
+        none = " No answer came back, so no score could be computed." if answers["all_failed"] else ""
+        text = (f"{answers['failed']} of {answers['asked']} answers failed and are left out of every "
+                f"score below.{none} The same command asks exactly those again (answers that came back are "
+                f"kept in {link('rag_answers/', paths.rag_answers, paths.root)}).\n\n{text}")
+        tables.append([["cause", "answers"], *([cause, str(n)] for cause, n in answers["causes"].items())])
+        captions.append("RAG answers that failed, by cause")
+    plots = sorted(paths.plots.glob("rag*.png"))
+    return Section("RAG chain scored with RAGAS", text, tables, plots, captions)
 
 
 def fallback_section(paths: RunPaths) -> Section | None:

@@ -67,7 +67,8 @@ def run_stage(stage: Stage, settings: RunSettings) -> dict:
     """Run ``stage`` unless its output exists with the same input fingerprint and nothing was left pending
     (a summary's ``pending``: work that failed and a rerun retries); return its summary."""
     paths = settings.paths
-    digest = fingerprint(stage.inputs(settings), stage.settings(settings))
+    chosen = stage.settings(settings)
+    digest = fingerprint(stage.inputs(settings), chosen)
     record = stage_record(paths, stage.name)
     if not settings.force and record.exists() and stage.output(paths).exists():
         previous = read_json(record)
@@ -77,6 +78,8 @@ def run_stage(stage: Stage, settings: RunSettings) -> dict:
             return previous["summary"] | {"skipped": True}
         if pending:
             print(f"[{stage.name}] last run incomplete: {pending}; retrying", flush=True)
+        elif changed := changed_settings(previous.get("settings"), chosen):
+            print(f"[{stage.name}] {changed}", flush=True)
     print(f"[{stage.name}] running ...", flush=True)
     started = time.perf_counter()
     try:
@@ -89,9 +92,27 @@ def run_stage(stage: Stage, settings: RunSettings) -> dict:
         needed = max(MIN_FREE_BYTES, 3 * folder_bytes(stage.inputs(settings)))
         raise DiskFullError(stage.output(paths), needed, f"the {stage.name} stage") from exc
     seconds = round(time.perf_counter() - started, 1)
-    write_json(record, {"fingerprint": digest, "seconds": seconds, "summary": summary})
+    write_json(record, {"fingerprint": digest, "settings": chosen, "seconds": seconds, "summary": summary})
     print(f"[{stage.name}] done in {seconds:.1f} s -> {stage.output(paths)}", flush=True)
     return summary | {"seconds": seconds}
+
+
+def changed_settings(before: dict | None, now: dict) -> str | None:
+    """What changed in a stage's settings since its last run, in one line (None: nothing, or unknown).
+
+    An LLM that is configured now and was not then is named, with the way to keep the offline result."""
+    if before is None:
+        return None
+    keys = [k for k in now if json.dumps(before.get(k), sort_keys=True, default=str)
+            != json.dumps(now[k], sort_keys=True, default=str)]
+    if not keys:
+        return None
+    if "llm" in keys and before.get("llm") is None:
+        llm = now["llm"]
+        return (f"an LLM is configured now ({llm['model']} at {llm['base_url']}); the last run was offline: "
+                "running again with it (--generator offline keeps offline questions; unset OPENAI_API_KEY "
+                "and KIT_LLM_BASE_URL to stay offline)")
+    return f"settings changed since the last run ({', '.join(keys)}): running again"
 
 
 def run_all(stages: list[Stage], settings: RunSettings) -> dict[str, dict]:

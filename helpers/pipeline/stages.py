@@ -48,8 +48,18 @@ def _evaluate(s: RunSettings) -> dict:
 def _rag(s: RunSettings) -> dict:
     from helpers.rag.scoring import rag_evaluate_run
 
-    rag_evaluate_run(s.paths, base_model_id=s.model_id, profile=s.profile)
-    return {"written": str(s.paths.rag_eval)}
+    answers = rag_evaluate_run(s.paths, base_model_id=s.model_id, profile=s.profile)["answers"]
+    return {"written": str(s.paths.rag_eval), "answers": answers["answered"], "pending": answers["pending"],
+            "failed": answers["pending"] if answers["all_failed"] else None}
+
+
+def _llm(s: RunSettings, generator: str = "auto") -> dict | None:
+    """The LLM a stage will use (model and URL, never the key), None offline: an LLM configured after an
+    offline run, or another model, makes the stage run again."""
+    from helpers.questions.generate import resolve_generator
+
+    mode, llm = resolve_generator(generator)
+    return llm.public() if mode == "llm" else None
 
 
 def _profile(s: RunSettings) -> dict:
@@ -71,12 +81,13 @@ def _gold(s: RunSettings) -> Path:
 STAGES: list[Stage] = [
     Stage("chunk", lambda s: [s.pdf_dir], lambda p: p.chunks, _chunk, _model),
     Stage("questions", lambda s: [s.paths.chunks], lambda p: p.pairs, _questions,
-          lambda s: {"profile": _profile(s), "generator": s.generator, "split": s.split}),
+          lambda s: {"profile": _profile(s), "generator": s.generator, "split": s.split,
+                     "llm": _llm(s, s.generator)}),
     Stage("train", lambda s: [s.paths.pairs], lambda p: p.model, _train,
           lambda s: {"profile": _profile(s), **_model(s)}),
     Stage("evaluate", lambda s: [s.paths.chunks, s.paths.pairs, s.paths.model, _gold(s)], lambda p: p.eval,
           _evaluate, _model),
     Stage("rag", lambda s: [s.paths.chunks, s.paths.pairs, s.paths.model, _gold(s)], lambda p: p.rag_eval,
-          _rag, lambda s: {"profile": _profile(s), **_model(s)}),
+          _rag, lambda s: {"profile": _profile(s), **_model(s), "llm": _llm(s)}),
 ]
 STAGE_NAMES = [stage.name for stage in STAGES]

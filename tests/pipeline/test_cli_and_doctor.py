@@ -1,3 +1,4 @@
+import sqlite3
 import subprocess
 import sys
 
@@ -79,7 +80,8 @@ TORCH_DISK_FULL = ("[enforce fail at inline_container.cc:672] . PytorchStreamWri
 
 
 @pytest.mark.parametrize("error", [OSError(28, "No space left on device", "chunks.jsonl"),
-                                   RuntimeError(TORCH_DISK_FULL)])
+                                   RuntimeError(TORCH_DISK_FULL),
+                                   sqlite3.OperationalError("database or disk is full")])  # Qdrant, local
 def test_full_disk_at_any_stage_names_the_space_needed(tmp_path, monkeypatch, capsys, error):
     from helpers.pipeline import stages
 
@@ -227,3 +229,75 @@ def test_the_terminal_verdict_without_gold_questions_names_the_fix(recorded_run,
     _print_verdicts(report, "my_docs")
     out = capsys.readouterr().out
     assert "Fine-tuned vs base on the test questions" in out and "gold draft --run my_docs" in out
+
+
+def test_a_malformed_run_gold_file_stops_the_run_before_anything_is_rewritten(tmp_path, monkeypatch, capsys):
+    import json
+
+    from helpers.chunking.chunkers import save_chunks
+    from helpers.core import config
+    from helpers.pipeline import runner as pipeline
+    from helpers.testing.chunks import sample_chunks
+
+    paths = config.run_paths("r", tmp_path)
+    save_chunks(sample_chunks(6), paths.chunks)
+    good = {"id": "q1", "question": "How much per night in London?", "type": "factoid", "answerable": True,
+            "evidence": [{"document": "handbook.pdf", "quote": "180 pounds per night"}],
+            "reference_answer": "180 pounds."}
+    lines = [json.dumps(good), "{not json", json.dumps(good | {"id": "q2", "question": ""}),
+             *(json.dumps(good | {"id": f"q{i}"}) for i in range(3, 10))]
+    (paths.root / "gold_questions.jsonl").write_text("\n".join(lines) + "\n")
+    ran = []
+    monkeypatch.setattr(pipeline, "run_all", lambda stages, settings: ran.append(1) or {})
+    assert cli.main(["run", "--runs-dir", str(tmp_path), "--run", "r"]) == 2
+    out = capsys.readouterr().out
+    assert "gold_questions.jsonl: 2 line(s) to fix before this run can use it (nothing was run" in out
+    assert "gold_questions.jsonl:2: not valid JSON" in out and "gold_questions.jsonl:3: empty question" in out
+    assert not ran and "Traceback" not in out
+
+
+def test_a_full_disk_while_writing_the_report_names_the_runs_folder_in_use(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from helpers.pipeline import run_report
+    from helpers.pipeline import runner as pipeline
+
+    def full(paths):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pipeline, "run_all", lambda stages, settings: {})
+    monkeypatch.setattr(run_report, "write_run_report", full)
+    assert cli.main(["evaluate", "--runs-dir", str(tmp_path / "elsewhere"), "--run", "r"]) == 2
+    out = capsys.readouterr().out
+    assert f"The disk is full at {tmp_path / 'elsewhere' / 'r'}:" in out and "needed for the report" in out
+
+
+def test_a_stage_that_produced_nothing_usable_fails_the_command_after_the_report(tmp_path, monkeypatch,
+                                                                                 capsys):
+    from helpers.pipeline import run_report
+    from helpers.pipeline import runner as pipeline
+
+    reason = "114 of 114 RAG answers failed (timeout (> 2 s) after 2 attempts: 8, not sent: ...: 106)"
+    monkeypatch.setattr(pipeline, "run_all", lambda stages, settings: {
+        "rag": {"seconds": 3.0, "pending": reason, "failed": reason}})
+    written = []
+    monkeypatch.setattr(run_report, "write_run_report", lambda paths: written.append(paths) or (
+        paths.root / "report.md", paths.root / "report.html"))
+    assert cli.main(["rag", "--runs-dir", str(tmp_path), "--run", "r"]) == 1
+    out = capsys.readouterr().out
+    assert written and f"Error: the rag stage produced nothing usable: {reason}." in out
+    assert "incomplete: 114 of 114 RAG answers failed" in out
+
+
+def test_a_busy_qdrant_folder_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    from helpers.pipeline import runner as pipeline
+    from helpers.rag.chain import QdrantFolderBusy
+
+    def busy(stages, settings):
+        raise QdrantFolderBusy(settings.paths.qdrant)
+
+    monkeypatch.setattr(pipeline, "run_all", busy)
+    assert cli.main(["rag", "--runs-dir", str(tmp_path), "--run", "r"]) == 2
+    out = capsys.readouterr().out
+    assert f"Error: The Qdrant index folder {tmp_path / 'r' / 'qdrant'} is open in another process" in out
+    assert "Traceback" not in out

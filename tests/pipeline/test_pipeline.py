@@ -73,3 +73,41 @@ def test_stage_fingerprints_include_the_resolved_preset(settings, monkeypatch):
     monkeypatch.setenv("KIT_MODEL", "static-distilled")
     assert train.settings(settings)["preset"]["kind"] == "static"
     assert fingerprint([], train.settings(settings)) != fingerprint([], default)
+
+
+def test_an_llm_configured_after_an_offline_run_reruns_the_stages_that_use_it_and_says_so(
+        settings, monkeypatch, capsys):
+    from helpers.pipeline.stages import STAGES
+
+    for name in ("OPENAI_API_KEY", "KIT_LLM_BASE_URL", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    calls: list[str] = []
+    questions = next(stage for stage in STAGES if stage.name == "questions")
+
+    def uses_the_llm(stage: Stage) -> Stage:  # the kit's own settings for the stage, a stand-in for its work
+        return Stage(stage.name, stage.inputs, stage.output, stage.run, questions.settings)
+
+    stages = [uses_the_llm(stage) for stage in _stages(calls)]
+    run_all(stages, settings)
+    run_all(stages, settings)
+    assert calls == ["first", "second"]  # nothing changed: skipped
+    monkeypatch.setenv("KIT_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    capsys.readouterr()
+    run_all(stages, settings)
+    assert calls[2:] == ["first", "second"]
+    out = capsys.readouterr().out
+    assert "[first] an LLM is configured now (gpt-4o-mini at http://127.0.0.1:9/v1); the last run was " \
+           "offline: running again with it" in out
+    settings.generator = "offline"  # the way to keep the offline questions
+    capsys.readouterr()
+    run_all(stages, settings)
+    assert "settings changed since the last run (generator, llm)" in capsys.readouterr().out
+
+
+def test_changed_settings_names_what_changed():
+    from helpers.pipeline.runner import changed_settings
+
+    assert changed_settings(None, {"a": 1}) is None  # a record from before settings were kept
+    assert changed_settings({"a": 1, "b": [1]}, {"a": 1, "b": [1]}) is None
+    assert changed_settings({"a": 1, "b": 2}, {"a": 1, "b": 3}) == \
+        "settings changed since the last run (b): running again"

@@ -78,3 +78,33 @@ def test_a_verdict_on_synthetic_questions_alone_says_so_and_how_to_do_better(rec
     verdict = write_run_report(recorded_run)[0].read_text().split("\n## ")[1]
     assert "rests on synthetic questions" in verdict and f"BM25 scores {bm25:.3f}" in verdict
     assert "`python -m helpers gold draft --run smoke`" in verdict
+
+
+def test_failed_rag_answers_are_counted_by_cause_in_the_report(recorded_run):
+    from helpers.core.io import read_json, write_json
+    from helpers.pipeline.run_report import write_run_report
+
+    result = read_json(recorded_run.rag_eval)
+    result["answers"] = {"asked": 114, "answered": 0, "failed": 114, "all_failed": True,
+                         "causes": {"timeout (> 2 s) after 2 attempts": 8,
+                                    "not sent: the LLM failed 8 answers in a row": 106},
+                         "pending": "114 of 114 RAG answers failed (...)"}
+    write_json(recorded_run.rag_eval, result)
+    rag = write_run_report(recorded_run)[0].read_text().split("\n## RAG chain")[1]
+    assert "114 of 114 answers failed and are left out of every score below. No answer came back" in rag
+    assert "| timeout (> 2 s) after 2 attempts | 8 |" in rag and "| not sent: the LLM failed" in rag
+
+
+def test_the_cost_of_a_resumed_training_adds_up_the_runs_that_trained(recorded_run):
+    from helpers.core.io import read_json, write_json
+    from helpers.pipeline.run_report import write_run_report
+
+    record = recorded_run.root / "stages" / "train.json"
+    train = read_json(record)
+    train["seconds"] = 10.7  # the resumed run's stage alone
+    train["summary"] |= {"resumed_from": "/runs/smoke/checkpoints/checkpoint-8", "train_seconds": 186.7}
+    write_json(record, train)
+    cost = write_run_report(recorded_run)[0].read_text().split("\n## Cost")[1].split("\n## ")[0]
+    assert ("Training took 3 min 07 s on this machine, added up over the runs it took (resumed from "
+            "checkpoint-8 after an interruption; the last run's stage, the static model included, took "
+            "11 s)") in cost
