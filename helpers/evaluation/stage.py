@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from helpers.core import config, console, presets
 from helpers.core.embeddings import EmbeddingStore, run_store
-from helpers.core.gold import load_run_gold
+from helpers.core.gold import GoldFormatError, load_run_gold
 from helpers.core.io import read_json, write_json
 from helpers.core.schema import Chunk
 from helpers.evaluation.metrics import (
@@ -249,6 +249,8 @@ def build_query_sets(paths: config.RunPaths, chunks: Sequence[Chunk], names: Seq
             continue
         try:
             sets[name] = ir_from_gold(chunks, load_run_gold(paths.root, chunks)).sample(max_queries)
+        except GoldFormatError:
+            raise  # the user's own file has bad lines: fixed, not left out (nothing is written before)
         except (ValueError, FileNotFoundError) as exc:
             skipped[name] = str(exc)
             print(f"Gold questions skipped: {exc}")

@@ -321,7 +321,7 @@ def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Pr
         "budget": asdict(split_budget(profile)),
         "rejections": rejection_summary(rejected), "failures": failure_summary(result.failures),
         "failed_chunk_ids": [f["chunk_id"] for f in result.failures],
-        "pending": pending_message(result.failures, len(chosen)),
+        "pending": pending_message(result.failures, len(chosen) + len(held_out)),
         "deduplication": _dedup_method(embedder),
         "splits": {name: len(ds) for name, ds in dataset.items()},
         "split_chunks": {name: len(set(ds["chunk_id"])) for name, ds in dataset.items()},

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from pathlib import Path
 
-from helpers.core.io import write_json
+from helpers.core.io import read_json, write_json
 
 COMPLETE_MARKER = "kit_checkpoint_complete.json"
 INCOMPLETE_DIRNAME = "incomplete"
@@ -18,17 +19,32 @@ CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
 
 
 def marker_callback():
-    """A TrainerCallback that marks each checkpoint complete once the Trainer has saved all of it."""
+    """A TrainerCallback that marks each checkpoint complete once the Trainer has saved all of it, with the
+    training time up to it (``earlier_seconds``, the time of the runs it resumes, set before training)."""
     from transformers import TrainerCallback
 
     class MarkComplete(TrainerCallback):
+        earlier_seconds = 0.0
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.started = time.perf_counter()
+
         def on_save(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
                 folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
                 if folder.is_dir():
-                    write_json(folder / COMPLETE_MARKER, {"step": state.global_step})
+                    seconds = self.earlier_seconds + time.perf_counter() - self.started
+                    write_json(folder / COMPLETE_MARKER, {"step": state.global_step,
+                                                          "train_seconds": round(seconds, 2)})
 
     return MarkComplete()
+
+
+def seconds_before(checkpoint: Path | str | None) -> float:
+    """Training time up to ``checkpoint`` (0 for none, or for a marker written before it was recorded)."""
+    if checkpoint is None:
+        return 0.0
+    return float(read_json(Path(checkpoint) / COMPLETE_MARKER).get("train_seconds", 0.0))
 
 
 def checkpoints(checkpoint_dir: Path) -> list[Path]:

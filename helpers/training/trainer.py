@@ -20,22 +20,21 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal
 
 from helpers.core import config as kit_config
 from helpers.core import console, presets
-from helpers.core.diskspace import DiskFullError, is_disk_full
+from helpers.core.diskspace import DiskFullError, disk_full_advice
 from helpers.core.embeddings import EmbeddingStore, StoredEncoder, run_store
 from helpers.core.io import read_json, read_jsonl, write_json
 from helpers.core.models import is_static, load_embedding_model
 from helpers.questions.pairs import UNSEEN, held_out_documents
 from helpers.questions.pairs import load_pairs as load_saved_pairs
 from helpers.training.batches import chunk_of_anchor, keep_chunks_apart
-from helpers.training.checkpoints import marker_callback, newest_complete, training_disk_bytes
+from helpers.training.checkpoints import marker_callback, newest_complete, seconds_before, training_disk_bytes
 from helpers.training.dims import matryoshka_dims
 from helpers.training.merge import merge_after_training, snapshot
 from helpers.training.plots import plot_training_curves
@@ -431,15 +430,19 @@ def finetune(
     if cfg.corpus_rotation:
         rotate_to_corpus(model, passages, cfg.batch_size, store)
     start = snapshot(model) if cfg.merge_alphas else None  # the α = 0 end of the merge
+    marker = marker_callback()
     trainer, validation = _build_trainer(model, loaded, cfg, dims, pairs, corpus, checkpoint_dir, progress,
-                                         callbacks)
+                                         [marker, *(callbacks or [])])
     with trainer.args.main_process_first(desc="checkpoints"):  # rank 0 clears stale ones before others look
         resume_from = prepare_checkpoints(checkpoint_dir, fingerprint, resume)
     if resume_from:
         print(f"Resuming from {resume_from}")
-    with disk_full_as_advice(checkpoint_dir, training_disk_bytes(model, cfg.save_total_limit)):
+        marker.earlier_seconds = seconds_before(resume_from)
+    with disk_full_advice(checkpoint_dir, training_disk_bytes(model, cfg.save_total_limit),
+                          "training (checkpoints and the model)"):
         output = _train(trainer, cfg, resume_from)
-        result = _result(trainer, output, loaded, cfg, dims, pairs, output_dir, resume_from)
+        result = _result(trainer, output, loaded, cfg, dims, pairs, output_dir, resume_from,
+                         marker.earlier_seconds)
         result.validation = validation
         if trainer.is_world_process_zero():
             result.merge = merge_after_training(model, start, trainer.evaluator, result.best_metric_name,
@@ -498,7 +501,7 @@ def _build_trainer(model, loaded, cfg, dims, pairs, corpus, checkpoint_dir, prog
         train_dataset=training_columns(pairs["train"]),
         loss=build_loss(model, cfg, dims),
         evaluator=evaluator,
-        callbacks=[nan_callback(), marker_callback(), *(callbacks or [])],
+        callbacks=[nan_callback(), *callbacks],
     )
     if cfg.batch_sampler == "no_duplicates":
         keep_chunks_apart(trainer, chunk_of_anchor(pairs["train"]))
@@ -533,19 +536,6 @@ def _describe_model_card(model, loaded, pairs) -> None:
     card.add_tags(["matryoshka", "course-kit"])
 
 
-@contextmanager
-def disk_full_as_advice(folder: Path, needed_bytes: int) -> Iterator[None]:
-    """A full disk while training or saving (ENOSPC, or torch's serializer error) becomes DiskFullError."""
-    try:
-        yield
-    except DiskFullError:
-        raise
-    except Exception as exc:
-        if not is_disk_full(exc):
-            raise
-        raise DiskFullError(folder, needed_bytes, "training (checkpoints and the model)") from exc
-
-
 def _train(trainer, cfg: TrainConfig, resume_from: str | None):
     import torch
 
@@ -555,7 +545,13 @@ def _train(trainer, cfg: TrainConfig, resume_from: str | None):
         raise TrainingError(oom_advice(cfg)) from None
 
 
-def _result(trainer, output, loaded, cfg, dims, pairs, output_dir, resume_from) -> TrainResult:
+def _result(trainer, output, loaded, cfg, dims, pairs, output_dir, resume_from,
+            earlier_seconds: float = 0.0) -> TrainResult:
+    """What training did; after a resume its time and speed cover every run that trained (``earlier_seconds``:
+    the runs before this one), as its validation time already does."""
+    runtime = output.metrics.get("train_runtime", 0.0)
+    samples = output.metrics.get("train_samples_per_second", 0.0) * runtime  # every epoch's, resumed or not
+    seconds = earlier_seconds + runtime
     losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
     n_val = len(pairs["validation"]) if "validation" in pairs else 0
     return TrainResult(
@@ -571,9 +567,9 @@ def _result(trainer, output, loaded, cfg, dims, pairs, output_dir, resume_from) 
         loss_end=losses[-1] if losses else None,
         best_metric_name=trainer.args.metric_for_best_model,
         best_metric=trainer.state.best_metric,
-        train_seconds=round(output.metrics.get("train_runtime", 0.0), 2),
+        train_seconds=round(seconds, 2),
         validation_seconds=round(sum(row.get("eval_runtime", 0.0) for row in trainer.state.log_history), 2),
-        pairs_per_second=round(output.metrics.get("train_samples_per_second", 0.0), 2),
+        pairs_per_second=round(samples / seconds, 2) if seconds else 0.0,
         resumed_from=resume_from,
         config=replace(cfg, dims=dims).as_dict(),
     )

@@ -26,3 +26,15 @@ def test_failed_write_leaves_the_old_file_and_no_temp(tmp_path):
 def test_write_json_creates_parents(tmp_path):
     write_json(tmp_path / "a" / "b.json", {"k": [1, 2]})
     assert (tmp_path / "a" / "b.json").read_text().startswith("{")
+
+
+def test_artifacts_get_the_permissions_of_any_new_file(tmp_path):
+    import os
+
+    from helpers.core.io import UMASK, write_json
+
+    write_json(tmp_path / "a.json", {"a": 1})
+    (tmp_path / "plain.txt").write_text("")
+    mode = (tmp_path / "a.json").stat().st_mode & 0o777
+    assert mode == 0o666 & ~UMASK == (tmp_path / "plain.txt").stat().st_mode & 0o777
+    assert os.umask(UMASK) == UMASK  # reading it left it as it was

@@ -13,6 +13,7 @@ import pytest
 
 from helpers.core.config import ARCTIC_QUERY_PROMPT, REPO_ROOT, get_profile
 from helpers.core.schema import chunk_id
+from helpers.training.checkpoints import COMPLETE_MARKER
 from helpers.training.dims import matryoshka_dims
 from helpers.training.trainer import TrainConfig, TrainingError, finetune
 
@@ -213,10 +214,16 @@ def test_killed_run_resumes_from_its_last_checkpoint_and_finished_run_is_reused(
                  callbacks=[KillAfterFirstCheckpoint()])
     assert (tmp_path / "checkpoints" / "checkpoint-2").is_dir() and not out.exists()
 
+    marker = tmp_path / "checkpoints" / "checkpoint-2" / COMPLETE_MARKER
+    assert json.loads(marker.read_text())["train_seconds"] > 0
+    marker.write_text(json.dumps({"step": 2, "train_seconds": 1000.0}))  # as if the killed run took 1000 s
+
     result = finetune(pairs, out, model_id=str(tiny_model), config=cfg, progress=False)
     assert result.resumed_from.endswith("checkpoint-2") and result.steps == 4
     logged_steps = [row["step"] for row in json.loads((out / "train_log.json").read_text()) if "loss" in row]
     assert logged_steps == [1, 2, 3, 4]  # the first two come from the checkpoint
+    # Time and speed cover both runs: the killed one's 1000 s plus this one's, not this one's alone.
+    assert result.train_seconds > 1000 and result.pairs_per_second < 1
 
     again = finetune(pairs, out, model_id=str(tiny_model), config=cfg, progress=False)
     assert again.cached and again.steps == 4
