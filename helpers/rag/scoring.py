@@ -174,13 +174,14 @@ class Streak:
 
 
 def answer_all(chain, questions: Sequence[EvalQuestion], desc: str, concurrency: int = 1,
-               failures_to_stop: int | None = None) -> list:
+               streak: Streak | None = None) -> list:
     """Run the chain on every question; a failed answer is kept as its exception (``RequestFailed`` with
-    its reason), and after ``failures_to_stop`` failures in a row the rest as ``RequestFailed("not sent:
-    ...")``. A refused request (``LLMError``: bad key, model or URL) stops everything at once."""
+    its reason), and once ``streak`` (shared by every call of a stage) has stopped, the rest as
+    ``RequestFailed("not sent: ...")``. A refused request (``LLMError``: bad key, model or URL) stops
+    everything at once."""
     from helpers.core.llm import LLMError, RequestFailed
 
-    streak = Streak(failures_to_stop)
+    streak = streak or Streak(None)
 
     def one(question: EvalQuestion):
         if streak.stopped:
@@ -230,10 +231,9 @@ def hit_rate(questions: Sequence[EvalQuestion], answers: Sequence) -> float | No
 
 
 def evaluate_set(system: RagSystem, questions: Sequence[EvalQuestion], metrics: Sequence, k: int, cfg,
-                 label: str, judge: str, concurrency: int = 1, failures_to_stop: int | None = None) -> dict:
+                 label: str, judge: str, concurrency: int = 1, streak: Streak | None = None) -> dict:
     """Answer ``questions`` with ``system``, score the answerable ones, count refusals and failures."""
-    answers = answer_all(system.chain(k), questions, f"{system.name} / {label}", concurrency,
-                         failures_to_stop)
+    answers = answer_all(system.chain(k), questions, f"{system.name} / {label}", concurrency, streak)
     scored = [(q, a) for q, a in zip(questions, answers, strict=True)
               if q.answerable and isinstance(a, RagAnswer)]
     results = score_samples([to_sample(q, a) for q, a in scored], metrics, cfg)
@@ -294,9 +294,9 @@ def score_systems(systems: dict[str, RagSystem], sets: dict[str, list[EvalQuesti
         metrics += judge_metrics(llm, ModelEmbeddings(systems["base"].model.model, "judge"), cfg)
     judge = f"LLM {llm.describe()}" if llm else "none"
     concurrency = cfg.max_workers if llm else 1
-    stop = FAILURES_TO_STOP if llm else None
+    streak = Streak(FAILURES_TO_STOP if llm else None)  # across systems and query sets: one stage, one stop
     scored = {name: {"model": s.model.loaded, "query_sets": {
-        label: evaluate_set(s, rows, metrics, k, cfg, label, judge, concurrency, stop)
+        label: evaluate_set(s, rows, metrics, k, cfg, label, judge, concurrency, streak)
         for label, rows in sets.items()}} for name, s in systems.items()}
     return {"k": k, "judge": judge,
             "query_sets": {name: {"n": len(rows), "answerable": sum(r.answerable for r in rows)}

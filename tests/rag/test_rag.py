@@ -374,9 +374,11 @@ def test_rag_answers_from_a_hanging_endpoint_are_counted_with_their_cause_and_at
         result = rag_evaluate_run(run_copy, base_model_id="fallback", k=2, gold=GOLD)
     answers = result["answers"]
     assert (answers["asked"], answers["answered"], answers["failed"]) == (10, 0, 10) and answers["all_failed"]
-    assert answers["causes"] == {"timeout (> 0.3 s) after 2 attempts": 10}
+    # 8 failures in a row stop the stage: the fine-tuned retriever's last query set is not sent.
+    stopped = "not sent: the LLM failed 8 answers in a row (last: timeout (> 0.3 s) after 2 attempts)"
+    assert answers["causes"] == {"timeout (> 0.3 s) after 2 attempts": 8, stopped: 2}
     assert "10 of 10 RAG answers failed" in answers["pending"]
-    assert sum(llm.received.values()) == 2 * 10  # --llm-attempts 2: two requests per answer, not three
+    assert sum(llm.received.values()) == 2 * 8  # --llm-attempts 2: two requests per answer, not three
     gold = result["systems"]["fine-tuned"]["query_sets"]["gold"]
     assert gold["answers_failed"] == {"timeout (> 0.3 s) after 2 attempts": 3}
     assert json.loads(run_copy.rag_eval.read_text())["answers"] == answers
@@ -408,7 +410,7 @@ def test_answering_stops_after_failures_in_a_row_and_records_the_rest_as_not_sen
 
     from helpers.core.llm import RequestFailed
     from helpers.rag.queries import EvalQuestion
-    from helpers.rag.scoring import answer_all, failure_counts
+    from helpers.rag.scoring import Streak, answer_all, failure_counts
 
     calls = []
 
@@ -417,7 +419,9 @@ def test_answering_stops_after_failures_in_a_row_and_records_the_rest_as_not_sen
         raise RequestFailed("connection_error after 4 attempts")
 
     questions = [EvalQuestion(f"q{i}", f"question {i}?", ["c"]) for i in range(10)]
-    answers = answer_all(RunnableLambda(dead), questions, "test", failures_to_stop=3)
+    streak = Streak(3)  # one per stage: the next query set sends nothing either
+    answers = answer_all(RunnableLambda(dead), questions[:5], "set 1", streak=streak)
+    answers += answer_all(RunnableLambda(dead), questions[5:], "set 2", streak=streak)
     assert len(calls) == 3 and len(answers) == 10
     assert failure_counts(answers) == {
         "not sent: the LLM failed 3 answers in a row (last: connection_error after 4 attempts)": 7,
