@@ -16,6 +16,9 @@ import warnings
 VERBOSE_ENV = "KIT_VERBOSE"
 NOISY_LOGGERS = ("transformers", "sentence_transformers", "datasets", "huggingface_hub", "accelerate",
                  "torch.distributed", "model2vec")
+# Loggers whose errors the kit already counts and reports in words: RAGAS logs every judge reply it cannot
+# parse as an error, and the kit counts each as a failed score (rag_eval.json, the report's RAG table).
+COUNTED_ELSEWHERE = ("ragas.prompt",)
 # Warnings the kit has checked and that need no action from the user (regular expressions on the message).
 HARMLESS_WARNINGS = (
     r".*`resume_download` is deprecated.*",
@@ -44,6 +47,8 @@ def quiet_libraries() -> None:
         return
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+    for name in COUNTED_ELSEWHERE:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     for pattern in HARMLESS_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern)
     _quiet_transformers()

@@ -28,3 +28,16 @@ def test_run_layout(tmp_path):
     assert paths.root == tmp_path / "demo" and paths.root.is_dir()
     assert paths.chunks.name == "chunks.jsonl" and paths.eval.name == "eval.json"
     assert paths.pairs.parent == paths.model.parent == paths.root
+
+
+def test_errors_the_kit_counts_itself_are_not_printed_twice(monkeypatch, caplog):
+    import logging
+
+    from helpers.core import console
+
+    monkeypatch.setenv(console.VERBOSE_ENV, "0")
+    console.quiet_libraries()
+    logging.getLogger("ragas.prompt.pydantic_prompt").error("Prompt x failed to parse output: ...")
+    logging.getLogger("ragas.executor").error("a RAGAS error the kit does not count")
+    assert "failed to parse output" not in caplog.text  # counted as a failed score in rag_eval.json
+    assert "a RAGAS error the kit does not count" in caplog.text
