@@ -6,15 +6,17 @@ dimension, and every Matryoshka dimension is scored from truncated, re-normalise
 kept per query, so that confidence intervals and paired tests can be computed from it.
 
 Retrieval never holds a queries x corpus matrix: ``rank`` asks a scorer for one block of scores at a time
-(``QUERY_BLOCK`` queries x ``CORPUS_BLOCK`` chunks) and keeps a running top-k per query, so memory grows
-with the corpus and the block sizes, not with queries x chunks. Ties are broken by ascending corpus id in
+(``QUERY_BLOCK`` queries x ``CORPUS_BLOCK`` chunks) and keeps a running top-k per query; the scorers cut
+and normalise each corpus block when they score it, so beside the embeddings themselves memory is set by
+the block sizes, not by the corpus nor by queries x chunks. Ties are broken by ascending corpus id in
 every block and in every merge, so the ranking is the one a single dense matrix gives (``(-score, corpus
 id)`` is a total order, and each document of the final top-k is in its own block's top-k). We keep our
 own loop rather than sentence-transformers' ``util.semantic_search`` (the same chunking over queries and
 corpus) because that one breaks ties by whatever ``torch.topk`` returns and builds a dict per hit; and
-BM25 is scored with bm25s' ``get_scores`` one query block at a time rather than ``BM25.retrieve(k=...)``,
-whose top-k orders ties its own way: BM25 ties often (every document sharing no word with the query
-scores 0), so that would change the metrics.
+BM25 is scored with bm25s' ``get_scores`` (a block of queries, each over the whole corpus, as bm25s scores
+whole rows) rather than ``BM25.retrieve(k=...)``, which knows corpus positions, not ids, so its ties come
+out in another order: BM25 ties often (every document sharing no word with the query scores 0), so that
+would change the metrics.
 """
 
 from __future__ import annotations
@@ -171,11 +173,16 @@ def encode_corpus(model, texts: Sequence[str], batch_size: int = 32, show_progre
 
 
 def dense_scorer(queries, corpus, dim: int | None = None) -> Scorer:
-    """Cosine similarities of the first ``dim`` dimensions of each embedding (tensors), block by block."""
+    """Cosine similarities of the first ``dim`` dimensions of each embedding (tensors), block by block: each
+    corpus block is cut and normalised when it is scored, so no copy of the corpus is kept."""
     from sentence_transformers.util import normalize_embeddings
 
-    q, c = (normalize_embeddings(x[:, :dim].contiguous()) for x in (queries, corpus))
-    return lambda rows, cols: (q[rows] @ c[cols].T).cpu().numpy()
+    q = normalize_embeddings(queries[:, :dim].contiguous())
+
+    def cosine(rows: slice, cols: slice) -> np.ndarray:
+        return (q[rows] @ normalize_embeddings(corpus[cols, :dim].contiguous()).T).cpu().numpy()
+
+    return cosine
 
 
 def id_order(corpus_ids: Sequence[str]) -> np.ndarray:
@@ -305,18 +312,39 @@ def quantized_scorer(queries, corpus, dim: int, precision: str) -> Scorer:
     if precision == "float32":
         return dense_scorer(queries, corpus, dim)
     q = _unit(queries[:, :dim].cpu().numpy())
-    c = _unit(corpus[:, :dim].cpu().numpy())
+
+    def unit_block(cols: slice) -> np.ndarray:  # one corpus block, cut and normalised when it is scored
+        return _unit(corpus[cols, :dim].cpu().numpy())
+
     if precision == "int8":
-        ranges = np.vstack([c.min(axis=0), c.max(axis=0)])
+        ranges = _corpus_ranges(corpus, dim)
         steps = np.where(ranges[1] > ranges[0], (ranges[1] - ranges[0]) / 255, 1)
-        codes = quantize_embeddings(c, "int8", ranges=ranges).astype(np.float64)
-        restored = (codes + 128) * steps + ranges[0]
-        return lambda rows, cols: q[rows] @ restored[cols].T
+
+        def restored(cols: slice) -> np.ndarray:
+            codes = quantize_embeddings(unit_block(cols), "int8", ranges=ranges).astype(np.float64)
+            return (codes + 128) * steps + ranges[0]
+
+        return lambda rows, cols: q[rows] @ restored(cols).T
     if precision == "binary":
-        qb, cb = (np.unpackbits(quantize_embeddings(x, "ubinary"), axis=1)[:, :dim].astype(np.float32)
-                  for x in (q, c))
-        return lambda rows, cols: -(qb[rows] @ (1 - cb[cols]).T + (1 - qb[rows]) @ cb[cols].T)
+        def bits(x: np.ndarray) -> np.ndarray:
+            return np.unpackbits(quantize_embeddings(x, "ubinary"), axis=1)[:, :dim].astype(np.float32)
+
+        qb = bits(q)
+
+        def hamming(rows: slice, cols: slice) -> np.ndarray:
+            cb = bits(unit_block(cols))
+            return -(qb[rows] @ (1 - cb).T + (1 - qb[rows]) @ cb.T)
+
+        return hamming
     raise ValueError(f"Unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}.")
+
+
+def _corpus_ranges(corpus, dim: int) -> np.ndarray:
+    """Per-dimension minimum and maximum of the normalised corpus embeddings, one block at a time."""
+    blocks = (_unit(corpus[start:start + CORPUS_BLOCK, :dim].cpu().numpy())
+              for start in range(0, len(corpus), CORPUS_BLOCK))
+    lows, highs = zip(*((b.min(axis=0), b.max(axis=0)) for b in blocks), strict=True)
+    return np.vstack([np.min(lows, axis=0), np.max(highs, axis=0)])
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -188,6 +188,9 @@ def test_storage_costs_and_quantized_scores(fallback_model, data):
     bits = lambda x: np.unpackbits(np.packbits(x[:, :64].cpu().numpy() > 0, axis=1), axis=1)  # noqa: E731
     hamming = (bits(q)[:, None, :] != bits(c)[None, :, :]).sum(axis=2)
     assert np.array_equal(quantized_scorer(q, c, 64, "binary")(ALL, ALL), -hamming)
+    binary = quantized_scorer(q, c, 64, "binary")  # whole numbers: ties everywhere, ranked the same in blocks
+    assert np.array_equal(rank(binary, len(data.queries), data.corpus_ids, MAX_K, 4, 7),
+                          _sorted_ranking(-hamming, data.corpus_ids, MAX_K))
     for precision in ("int8", "binary"):
         ndcg = per_query_metrics(quantized_scorer(q, c, 128, precision), data)["ndcg@10"].mean()
         assert 0.3 < ndcg <= 1
