@@ -1,11 +1,14 @@
 """One embedding store per run: every text is encoded at most once per model and prompt.
 
-Vectors are kept in ``runs/<run>/embeddings/``, one file per (model fingerprint, prompt), each row keyed by
-the sha256 of its text. The fingerprint hashes the model's weights, its modules (pooling, normalisation,
-maximum length) and its prompts, so a store written by another model or with other settings is never
-read: its file has another name, and a file whose recorded fingerprint does not match is refused. Files
-are replaced atomically (``helpers.core.io.atomic_path``): a run killed while writing leaves the previous
-file or none, never a half-written one that is read as valid.
+Vectors are kept in ``runs/<run>/embeddings/``, one folder per (model fingerprint, prompt), each row keyed
+by the sha256 of its text. The folder holds shards: adding texts writes one new shard with only their
+vectors, and no earlier shard is rewritten. The fingerprint hashes the model's weights, its modules
+(pooling, normalisation, maximum length) and its prompts, so a store written by another model or with
+other settings is never read: its folder has another name, and a shard whose recorded fingerprint does not
+match is refused. Each shard is checksummed and written atomically (``helpers.core.io.atomic_path``): a
+run killed while appending loses only the shard it was writing, never leaves a half-written one that is
+read as valid; a shard that is damaged or foreign is set aside (renamed ``*.set-aside``) and only its texts
+are encoded again.
 
 The corpus-rotation fit, hard-negative mining, every evaluation row and the RAG index read their vectors
 from here; the validation during training does not (the model changes at every step).
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +35,7 @@ STORE_DIRNAME = "embeddings"
 
 
 class StoreMismatch(ValueError):
-    """A store file that belongs to another model, prompt or format, or that cannot be read."""
+    """A shard that belongs to another model, prompt or format, or that cannot be read."""
 
 
 def model_fingerprint(model) -> str:
@@ -51,7 +56,7 @@ def text_key(text: str) -> str:
 
 @dataclass
 class StoreFile:
-    """The vectors of one (model, prompt): ``keys[i]`` is the text hash of ``vectors[i]``."""
+    """Vectors of one (model, prompt), one shard or all: ``keys[i]`` is the text hash of ``vectors[i]``."""
 
     keys: list[str]
     vectors: np.ndarray  # float32, (len(keys) x dim)
@@ -74,22 +79,20 @@ class EmbeddingStore:
 
     def vectors(self, model, texts: Sequence[str], kind: str, batch_size: int = 32) -> np.ndarray:
         fingerprint = model_fingerprint(model)
-        path = self.path(fingerprint, kind)
+        folder = self.path(fingerprint, kind)
         meta = {"format": FORMAT, "model": fingerprint, "kind": kind, "prompt": _prompt(model, kind)}
-        stored = self._read_or_empty(path, meta)
-        index = {k: i for i, k in enumerate(stored.keys)}
+        stored = self._read_or_set_aside(folder, meta)
         keys = [text_key(t) for t in texts]
+        index = {k: i for i, k in enumerate(stored.keys)}
         missing = list(dict.fromkeys(k for k in keys if k not in index))
         if missing:
             text_of = dict(zip(keys, texts, strict=True))
             started = time.perf_counter()
             new = _encode(model, [text_of[k] for k in missing], kind, batch_size)
-            seconds = time.perf_counter() - started
-            vectors = new if not len(stored.keys) else np.concatenate([stored.vectors, new])
-            stored = StoreFile([*stored.keys, *missing], vectors,
-                               meta | {"encoded": stored.meta.get("encoded", 0) + len(missing),
-                                       "seconds": stored.meta.get("seconds", 0.0) + seconds})
-            write(path, stored)
+            shard = StoreFile(missing, new, meta | {"encoded": len(missing),
+                                                    "seconds": time.perf_counter() - started})
+            write(folder / f"{len(shards(folder)):06d}-{secrets.token_hex(4)}.npz", shard)
+            stored = merge([stored, shard], meta)
             index = {k: i for i, k in enumerate(stored.keys)}
         if not keys:
             return np.zeros((0, stored.vectors.shape[1] if stored.vectors.ndim == 2 else 0), np.float32)
@@ -97,38 +100,39 @@ class EmbeddingStore:
 
     def rate(self, model, kind: str = DOCUMENT) -> float | None:
         """Texts per second when ``model`` encoded into this store (None: it encoded nothing here)."""
-        path = self.path(model_fingerprint(model), kind)
-        try:
-            meta = read(path).meta if path.is_file() else {}
-        except StoreMismatch:
-            return None
-        return meta["encoded"] / max(meta["seconds"], 1e-9) if meta.get("encoded") else None
+        meta = merge(_readable(self.path(model_fingerprint(model), kind)), {}).meta
+        return meta["encoded"] / max(meta["seconds"], 1e-9) if meta["encoded"] else None
 
     def path(self, fingerprint: str, kind: str) -> Path:
-        return self.root / f"{fingerprint}-{kind}.npz"
+        """The folder of the shards of one (model, prompt)."""
+        return self.root / f"{fingerprint}-{kind}"
 
     def counts(self) -> list[dict]:
-        """Per store file: model fingerprint, kind, vectors stored and texts ever encoded into it."""
+        """Per (model, prompt): model fingerprint, kind, distinct vectors stored and texts ever encoded into
+        its shards (more than stored when a text was encoded twice)."""
         rows = []
-        for path in sorted(self.root.glob("*.npz")):
-            try:
-                stored = read(path)
-            except StoreMismatch:
-                continue
-            rows.append({"model": stored.meta["model"], "kind": stored.meta["kind"],
-                         "stored": len(stored.keys), "encoded": stored.meta.get("encoded", 0)})
+        for folder in sorted(p for p in self.root.glob("*") if p.is_dir()):
+            parts = _readable(folder)
+            if parts:
+                stored = merge(parts, parts[0].meta)
+                rows.append({"model": stored.meta["model"], "kind": stored.meta["kind"],
+                             "stored": len(set(stored.keys)), "encoded": stored.meta["encoded"]})
         return rows
 
-    def _read_or_empty(self, path: Path, meta: dict) -> StoreFile:
-        """The file at ``path`` if it was written for ``meta`` (model, prompt, format), else an empty one."""
-        if path.is_file():
+    def _read_or_set_aside(self, folder: Path, meta: dict) -> StoreFile:
+        """Every shard in ``folder`` written for ``meta`` (model, prompt, format), merged; any other shard
+        (damaged, foreign) is renamed ``*.set-aside`` so that its texts are encoded again."""
+        parts = []
+        for path in shards(folder):
             try:
-                stored = read(path)
-                check(stored, meta)
-                return stored
+                part = read(path)
+                check(part, meta)
+                parts.append(part)
             except StoreMismatch as exc:
-                print(f"Embedding store {path.name} not used ({exc}): encoding again.")
-        return StoreFile([], np.zeros((0, 0), np.float32), meta)
+                os.replace(path, path.with_name(f"{path.name}.set-aside"))
+                print(f"Embedding store shard {folder.name}/{path.name} not used ({exc}): set aside, its "
+                      "texts are encoded again.")
+        return merge(parts, meta)
 
 
 class StoredEncoder:
@@ -168,10 +172,36 @@ def run_store(run_root: Path | str) -> EmbeddingStore:
 
 
 def check(stored: StoreFile, expected: dict) -> None:
-    """Refuse a file written for another model, prompt or format."""
+    """Refuse a shard written for another model, prompt or format."""
     for key in ("format", "model", "kind", "prompt"):
         if stored.meta.get(key) != expected[key]:
             raise StoreMismatch(f"written with {key}={stored.meta.get(key)!r}, not {expected[key]!r}")
+
+
+def shards(folder: Path) -> list[Path]:
+    """The shard files of one (model, prompt), oldest first (temporary and set-aside files are not shards)."""
+    return sorted(folder.glob("*.npz"))
+
+
+def merge(parts: Sequence[StoreFile], meta: dict) -> StoreFile:
+    """Shards as one: their rows in order, ``meta`` with the texts encoded and the seconds summed."""
+    totals = {"encoded": sum(p.meta.get("encoded", 0) for p in parts),
+              "seconds": sum(p.meta.get("seconds", 0.0) for p in parts)}
+    keys = [k for p in parts for k in p.keys]
+    vectors = [p.vectors for p in parts if len(p.keys)]
+    stacked = np.concatenate(vectors) if vectors else np.zeros((0, 0), np.float32)
+    return StoreFile(keys, stacked, meta | totals)
+
+
+def _readable(folder: Path) -> list[StoreFile]:
+    """The shards in ``folder`` that can be read (whatever model wrote them)."""
+    parts = []
+    for path in shards(folder):
+        try:
+            parts.append(read(path))
+        except StoreMismatch:
+            continue
+    return parts
 
 
 def write(path: Path, stored: StoreFile) -> None:
@@ -183,7 +213,7 @@ def write(path: Path, stored: StoreFile) -> None:
 
 
 def read(path: Path) -> StoreFile:
-    """A store file whose checksum matches its vectors; :class:`StoreMismatch` otherwise."""
+    """A shard whose checksum matches its vectors; :class:`StoreMismatch` otherwise."""
     try:
         with np.load(path, allow_pickle=False) as data:
             keys, vectors, meta = list(data["keys"]), data["vectors"], json.loads(str(data["meta"]))

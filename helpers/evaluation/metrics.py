@@ -4,13 +4,26 @@ The metrics are those of sentence-transformers' ``InformationRetrievalEvaluator`
 ties broken by ascending corpus id), but a model encodes the corpus and the queries once, at full
 dimension, and every Matryoshka dimension is scored from truncated, re-normalised slices. Every metric is
 kept per query, so that confidence intervals and paired tests can be computed from it.
+
+Retrieval never holds a queries x corpus matrix: ``rank`` asks a scorer for one block of scores at a time
+(``QUERY_BLOCK`` queries x ``CORPUS_BLOCK`` chunks) and keeps a running top-k per query; the scorers cut
+and normalise each corpus block when they score it, so beside the embeddings themselves memory is set by
+the block sizes, not by the corpus nor by queries x chunks. Ties are broken by ascending corpus id in
+every block and in every merge, so the ranking is the one a single dense matrix gives (``(-score, corpus
+id)`` is a total order, and each document of the final top-k is in its own block's top-k). We keep our
+own loop rather than sentence-transformers' ``util.semantic_search`` (the same chunking over queries and
+corpus) because that one breaks ties by whatever ``torch.topk`` returns and builds a dict per hit; and
+BM25 is scored with bm25s' ``get_scores`` (a block of queries, each over the whole corpus, as bm25s scores
+whole rows) rather than ``BM25.retrieve(k=...)``, which knows corpus positions, not ids, so its ties come
+out in another order: BM25 ties often (every document sharing no word with the query scores 0), so that
+would change the metrics.
 """
 
 from __future__ import annotations
 
 import random
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -32,8 +45,11 @@ METRICS = (
     f"map@{MAP_AT}",
 )
 PRECISIONS = ("float32", "int8", "binary")
+QUERY_BLOCK, CORPUS_BLOCK = 256, 65_536  # at most 64 MB of float32 scores at a time
+ALL = slice(None)
 
 PerQuery = dict[str, np.ndarray]  # metric -> one value per query, in IRData.query_ids order
+Scorer = Callable[[slice, slice], np.ndarray]  # (query rows, corpus columns) -> scores, higher is better
 
 
 @dataclass
@@ -71,13 +87,22 @@ class IRData:
         return list(self.corpus)
 
     @cached_property
-    def relevance(self) -> np.ndarray:
-        """Boolean matrix (queries x corpus): True where the document is relevant to the query."""
+    def relevant_cells(self) -> np.ndarray:
+        """The relevant (query row, corpus column) pairs as flat indices ``row * len(corpus) + column``:
+        the relevance matrix without its zeros."""
         column = {cid: j for j, cid in enumerate(self.corpus_ids)}
-        matrix = np.zeros((len(self.queries), len(self.corpus)), dtype=bool)
-        for i, qid in enumerate(self.query_ids):
-            matrix[i, [column[c] for c in self.relevant[qid]]] = True
-        return matrix
+        return np.array(sorted(i * len(self.corpus) + column[c] for i, qid in enumerate(self.query_ids)
+                               for c in self.relevant[qid]), dtype=np.int64)
+
+    @cached_property
+    def n_relevant(self) -> np.ndarray:
+        """How many documents are relevant to each query."""
+        return np.array([len(self.relevant[qid]) for qid in self.query_ids])
+
+    def hits(self, ranked: np.ndarray) -> np.ndarray:
+        """True where the ranked document (column index, queries x ranks) is relevant to its query."""
+        rows = np.arange(len(ranked), dtype=np.int64)[:, None]
+        return np.isin(rows * len(self.corpus) + ranked, self.relevant_cells)
 
     def sample(self, n: int | None, seed: int = 0) -> IRData:
         """At most ``n`` queries, drawn reproducibly (``None``: all)."""
@@ -147,26 +172,59 @@ def encode_corpus(model, texts: Sequence[str], batch_size: int = 32, show_progre
                                  show_progress_bar=show_progress)
 
 
-def cosine_scores(queries, corpus, dim: int | None = None) -> np.ndarray:
-    """Cosine similarities (queries x corpus) of the first ``dim`` dimensions of each embedding."""
-    from sentence_transformers.util import cos_sim
+def dense_scorer(queries, corpus, dim: int | None = None) -> Scorer:
+    """Cosine similarities of the first ``dim`` dimensions of each embedding (tensors), block by block: each
+    corpus block is cut and normalised when it is scored, so no copy of the corpus is kept."""
+    from sentence_transformers.util import normalize_embeddings
 
-    if dim is not None:
-        queries, corpus = queries[:, :dim].contiguous(), corpus[:, :dim].contiguous()
-    return cos_sim(queries, corpus).cpu().numpy()
+    q = normalize_embeddings(queries[:, :dim].contiguous())
+
+    def cosine(rows: slice, cols: slice) -> np.ndarray:
+        return (q[rows] @ normalize_embeddings(corpus[cols, :dim].contiguous()).T).cpu().numpy()
+
+    return cosine
 
 
-def top_k(scores: np.ndarray, corpus_ids: Sequence[str], k: int = MAX_K) -> np.ndarray:
-    """Column indices of the ``k`` best documents per query, ordered by (-score, corpus id)."""
+def id_order(corpus_ids: Sequence[str]) -> np.ndarray:
+    """Each corpus position's rank among the corpus ids sorted ascending (the tie-break)."""
+    return np.argsort(np.argsort(np.asarray(corpus_ids)))
+
+
+def top_k(scores: np.ndarray, order: np.ndarray, k: int = MAX_K) -> np.ndarray:
+    """Column indices of the ``k`` best documents per row of ``scores``, ordered by (-score, ``order``)."""
     k = min(k, scores.shape[1])
-    id_rank = np.argsort(np.argsort(np.asarray(corpus_ids)))
     best = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     values = np.take_along_axis(scores, best, axis=1)
-    ranked = np.take_along_axis(best, np.lexsort((id_rank[best], -values), axis=-1), axis=1)
+    ranked = np.take_along_axis(best, np.lexsort((order[best], -values), axis=-1), axis=1)
     # Where documents tie with the k-th score, which of them make the cut is decided by corpus id.
     for row in np.flatnonzero((scores >= values.min(axis=1, keepdims=True)).sum(axis=1) > k):
-        ranked[row] = np.lexsort((id_rank, -scores[row]))[:k]
+        ranked[row] = np.lexsort((order, -scores[row]))[:k]
     return ranked
+
+
+def rank(score: Scorer, n_queries: int, corpus_ids: Sequence[str], k: int = MAX_K,
+         query_block: int = QUERY_BLOCK, corpus_block: int | None = CORPUS_BLOCK) -> np.ndarray:
+    """Column indices of the ``k`` best documents per query (queries x k), best first, ties by corpus id,
+    scored one block at a time (``corpus_block=None``: whole rows, for scorers that score whole rows)."""
+    order = id_order(corpus_ids)
+    corpus_block = corpus_block or len(corpus_ids)
+    return np.vstack([_rank_rows(score, slice(start, min(start + query_block, n_queries)), order, k,
+                                 corpus_block) for start in range(0, n_queries, query_block)])
+
+
+def _rank_rows(score: Scorer, rows: slice, order: np.ndarray, k: int, corpus_block: int) -> np.ndarray:
+    """The running top-k of one block of queries over the corpus blocks."""
+    best = values = None
+    for start in range(0, len(order), corpus_block):
+        cols = slice(start, min(start + corpus_block, len(order)))
+        block = score(rows, cols)
+        top = top_k(block, order[cols], k)
+        top_values, top = np.take_along_axis(block, top, axis=1), top + start
+        if best is not None:
+            top, top_values = np.hstack([best, top]), np.hstack([values, top_values])
+        keep = np.lexsort((order[top], -top_values), axis=-1)[:, :k]
+        best, values = np.take_along_axis(top, keep, axis=1), np.take_along_axis(top_values, keep, axis=1)
+    return best
 
 
 def metrics_from_hits(hits: np.ndarray, n_relevant: np.ndarray) -> PerQuery:
@@ -188,11 +246,10 @@ def metrics_from_hits(hits: np.ndarray, n_relevant: np.ndarray) -> PerQuery:
     return {m: out[m] for m in METRICS}
 
 
-def per_query_metrics(scores: np.ndarray, data: IRData) -> PerQuery:
-    """Rank the corpus for every query by ``scores`` and compute every metric per query."""
-    ranked = top_k(scores, data.corpus_ids)
-    hits = np.take_along_axis(data.relevance, ranked, axis=1)
-    return metrics_from_hits(hits, data.relevance.sum(axis=1))
+def per_query_metrics(score: Scorer, data: IRData, corpus_block: int | None = CORPUS_BLOCK) -> PerQuery:
+    """Rank the corpus for every query by ``score`` (block by block) and compute every metric per query."""
+    ranked = rank(score, len(data.queries), data.corpus_ids, corpus_block=corpus_block)
+    return metrics_from_hits(data.hits(ranked), data.n_relevant)
 
 
 def aggregate(per_query: PerQuery) -> dict[str, float]:
@@ -210,7 +267,7 @@ def check_dims(dims: Sequence[int], full_dim: int) -> list[int]:
 
 def evaluate_embeddings(queries, corpus, data: IRData, dims: Sequence[int]) -> dict[int, PerQuery]:
     """Per-query metrics at every dimension, from one full-dimension encoding of queries and corpus."""
-    return {d: per_query_metrics(cosine_scores(queries, corpus, d), data)
+    return {d: per_query_metrics(dense_scorer(queries, corpus, d), data)
             for d in check_dims(dims, queries.shape[1])}
 
 
@@ -222,8 +279,9 @@ def evaluate_model(model, data: IRData, dims: Sequence[int] | None = None, batch
     return evaluate_embeddings(q, c, data, dims or [q.shape[1]])
 
 
-def bm25_scores(data: IRData) -> np.ndarray:
-    """BM25 scores (queries x corpus) with bm25s' defaults and English stopwords."""
+def bm25_scorer(data: IRData) -> Scorer:
+    """BM25 scores with bm25s' defaults and English stopwords; bm25s scores whole rows (``rank`` it with
+    ``corpus_block=None``), one query at a time."""
     import bm25s
 
     retriever = bm25s.BM25()
@@ -232,7 +290,8 @@ def bm25_scores(data: IRData) -> np.ndarray:
     tokens = bm25s.tokenize(list(data.queries.values()), stopwords="en", return_ids=False,
                             show_progress=False)
     empty = np.zeros(len(data.corpus), dtype=np.float32)
-    return np.stack([retriever.get_scores(t) if t else empty for t in tokens])
+    return lambda rows, cols: np.stack([retriever.get_scores(t) if t else empty
+                                        for t in tokens[rows]])[:, cols]
 
 
 def bytes_per_vector(dim: int, precision: str) -> int:
@@ -240,7 +299,7 @@ def bytes_per_vector(dim: int, precision: str) -> int:
     return {"float32": 4 * dim, "int8": dim, "binary": -(-dim // 8)}[precision]
 
 
-def quantized_scores(queries, corpus, dim: int, precision: str) -> np.ndarray:
+def quantized_scorer(queries, corpus, dim: int, precision: str) -> Scorer:
     """Scores of a corpus index stored at ``precision`` (no rescoring), higher is better.
 
     float32: cosine. int8: the corpus is quantized with ranges calibrated on the corpus embeddings; float32
@@ -251,19 +310,41 @@ def quantized_scores(queries, corpus, dim: int, precision: str) -> np.ndarray:
     from sentence_transformers import quantize_embeddings
 
     if precision == "float32":
-        return cosine_scores(queries, corpus, dim)
+        return dense_scorer(queries, corpus, dim)
     q = _unit(queries[:, :dim].cpu().numpy())
-    c = _unit(corpus[:, :dim].cpu().numpy())
+
+    def unit_block(cols: slice) -> np.ndarray:  # one corpus block, cut and normalised when it is scored
+        return _unit(corpus[cols, :dim].cpu().numpy())
+
     if precision == "int8":
-        ranges = np.vstack([c.min(axis=0), c.max(axis=0)])
+        ranges = _corpus_ranges(corpus, dim)
         steps = np.where(ranges[1] > ranges[0], (ranges[1] - ranges[0]) / 255, 1)
-        codes = quantize_embeddings(c, "int8", ranges=ranges).astype(np.float64)
-        return q @ ((codes + 128) * steps + ranges[0]).T
+
+        def restored(cols: slice) -> np.ndarray:
+            codes = quantize_embeddings(unit_block(cols), "int8", ranges=ranges).astype(np.float64)
+            return (codes + 128) * steps + ranges[0]
+
+        return lambda rows, cols: q[rows] @ restored(cols).T
     if precision == "binary":
-        qb, cb = (np.unpackbits(quantize_embeddings(x, "ubinary"), axis=1)[:, :dim].astype(np.float32)
-                  for x in (q, c))
-        return -(qb @ (1 - cb).T + (1 - qb) @ cb.T)
+        def bits(x: np.ndarray) -> np.ndarray:
+            return np.unpackbits(quantize_embeddings(x, "ubinary"), axis=1)[:, :dim].astype(np.float32)
+
+        qb = bits(q)
+
+        def hamming(rows: slice, cols: slice) -> np.ndarray:
+            cb = bits(unit_block(cols))
+            return -(qb[rows] @ (1 - cb).T + (1 - qb[rows]) @ cb.T)
+
+        return hamming
     raise ValueError(f"Unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}.")
+
+
+def _corpus_ranges(corpus, dim: int) -> np.ndarray:
+    """Per-dimension minimum and maximum of the normalised corpus embeddings, one block at a time."""
+    blocks = (_unit(corpus[start:start + CORPUS_BLOCK, :dim].cpu().numpy())
+              for start in range(0, len(corpus), CORPUS_BLOCK))
+    lows, highs = zip(*((b.min(axis=0), b.max(axis=0)) for b in blocks), strict=True)
+    return np.vstack([np.min(lows, axis=0), np.max(highs, axis=0)])
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -29,16 +29,17 @@ from helpers.evaluation.metrics import (
     PRECISIONS,
     IRData,
     PerQuery,
-    bm25_scores,
+    bm25_scorer,
     bytes_per_vector,
     check_dims,
-    cosine_scores,
+    dense_scorer,
     evaluate_embeddings,
     ir_from_gold,
     ir_from_split,
+    metrics_from_hits,
     per_query_metrics,
-    quantized_scores,
-    top_k,
+    quantized_scorer,
+    rank,
 )
 from helpers.evaluation.retention import DEFAULT_SUBSETS, retention_check
 from helpers.evaluation.stats import bootstrap_ci, paired_test
@@ -70,9 +71,10 @@ class SystemRun:
 
 
 def run_bm25(data: IRData) -> SystemRun:
-    """The lexical baseline."""
-    scores = bm25_scores(data)
-    return SystemRun({NO_DIM: per_query_metrics(scores, data)}, top_k(scores, data.corpus_ids, SHOWN_TOP), [])
+    """The lexical baseline (bm25s scores whole rows: blocks of queries, each over the whole corpus)."""
+    ranked = rank(bm25_scorer(data), len(data.queries), data.corpus_ids, corpus_block=None)
+    per_query = metrics_from_hits(data.hits(ranked), data.n_relevant)
+    return SystemRun({NO_DIM: per_query}, ranked[:, :SHOWN_TOP], [])
 
 
 @dataclass
@@ -119,7 +121,7 @@ def run_dense(encoded: Encoded, sets: dict[str, IRData], dims: Sequence[int]) ->
     for name, data in sets.items():
         queries = encoded.queries[name]
         per_dim = evaluate_embeddings(queries, encoded.corpus, data, dims)
-        top = top_k(cosine_scores(queries, encoded.corpus), data.corpus_ids, SHOWN_TOP)
+        top = rank(dense_scorer(queries, encoded.corpus), len(data.queries), data.corpus_ids, SHOWN_TOP)
         runs[name] = SystemRun({str(d): m for d, m in per_dim.items()}, top,
                                storage_rows(queries, encoded.corpus, data, list(per_dim)))
     return runs
@@ -129,8 +131,8 @@ def storage_rows(queries, corpus, data: IRData, dims: Sequence[int]) -> list[dic
     """Bytes per vector and ndcg@10 of an index stored in float32, int8 or binary, at every dimension."""
 
     def quality(dim: int, precision: str) -> float:
-        scores = quantized_scores(queries, corpus, dim, precision)
-        return float(per_query_metrics(scores, data)[HEADLINE].mean())
+        score = quantized_scorer(queries, corpus, dim, precision)
+        return float(per_query_metrics(score, data)[HEADLINE].mean())
 
     return [{"dim": d, "precision": p, "bytes_per_vector": bytes_per_vector(d, p), HEADLINE: quality(d, p)}
             for d in dims for p in PRECISIONS]
@@ -164,7 +166,8 @@ def worsened_queries(data: IRData, runs: dict[str, SystemRun], limit: int = 10, 
     ids, texts = data.corpus_ids, list(data.corpus.values())
 
     def docs(i: int, system: str) -> list[dict]:
-        return [{"id": ids[j], "relevant": bool(data.relevance[i, j]), "text": _clip(texts[j], snippet)}
+        relevant = data.relevant[data.query_ids[i]]
+        return [{"id": ids[j], "relevant": ids[j] in relevant, "text": _clip(texts[j], snippet)}
                 for j in runs[system].top[i]]
 
     worse = [i for i in np.argsort(after - before, kind="stable")[:limit] if after[i] < before[i]]

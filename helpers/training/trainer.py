@@ -67,6 +67,9 @@ class TrainConfig:
     dims: list[int] | None = None  # None: matryoshka_dims(model), full dimension first
     loss: Literal["mnrl", "cached_mnrl"] = "mnrl"
     mini_batch_size: int = 16  # cached_mnrl only: memory is set by this, negatives by batch_size
+    # Several processes (torchrun, accelerate): every process's passages are in-batch negatives for every
+    # question, batch_size x processes of them, as in one big batch (the library's gather_across_devices).
+    gather_across_devices: bool = True
     batch_sampler: Literal["no_duplicates", "batch_sampler"] = "no_duplicates"
     hard_negatives: int = 0  # negatives per question mined with the base model before training (0: none)
     corpus_rotation: bool = True  # rotate onto the corpus' principal directions first (training/rotation.py)
@@ -222,14 +225,17 @@ def best_metric_name(model, dims: list[int]) -> str:
 # ----------------------------------------------------------------------------------------- training
 
 
-def build_loss(model, cfg: TrainConfig, dims: list[int]):
-    """MatryoshkaLoss over (Cached)MultipleNegativesRankingLoss."""
+def build_loss(model, cfg: TrainConfig, dims: list[int], world_size: int = 1):
+    """MatryoshkaLoss over (Cached)MultipleNegativesRankingLoss, with in-batch negatives gathered from every
+    process when ``world_size`` processes train together (and ``cfg.gather_across_devices``)."""
     from sentence_transformers.sentence_transformer import losses
 
+    gather = cfg.gather_across_devices and world_size > 1
     if cfg.loss == "cached_mnrl":
-        inner = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=cfg.mini_batch_size)
+        inner = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=cfg.mini_batch_size,
+                                                          gather_across_devices=gather)
     elif cfg.loss == "mnrl":
-        inner = losses.MultipleNegativesRankingLoss(model)
+        inner = losses.MultipleNegativesRankingLoss(model, gather_across_devices=gather)
     else:
         raise ValueError(f"Unknown loss {cfg.loss!r}: choose 'mnrl' or 'cached_mnrl'.")
     return losses.MatryoshkaLoss(model, inner, matryoshka_dims=dims)
@@ -499,7 +505,7 @@ def _build_trainer(model, loaded, cfg, dims, pairs, corpus, checkpoint_dir, prog
         model=model,
         args=args,
         train_dataset=training_columns(pairs["train"]),
-        loss=build_loss(model, cfg, dims),
+        loss=build_loss(model, cfg, dims, world_size),
         evaluator=evaluator,
         callbacks=[nan_callback(), *callbacks],
     )
@@ -676,6 +682,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dims", type=lambda s: [int(d) for d in s.split(",")], help="e.g. 768,256,64")
     parser.add_argument("--loss", choices=["mnrl", "cached_mnrl"])
     parser.add_argument("--mini-batch-size", type=int)
+    parser.add_argument("--gather-across-devices", action=argparse.BooleanOptionalAction, default=None,
+                        help="several processes: every process's passages are negatives (default: on)")
     parser.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"])
     parser.add_argument("--hard-negatives", type=int, help="mined negatives per question (default 0)")
     parser.add_argument("--corpus-rotation", action=argparse.BooleanOptionalAction, default=None,

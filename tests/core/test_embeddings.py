@@ -1,4 +1,5 @@
-"""The run's embedding store: each text encoded once per model, other models' files refused, atomic writes."""
+"""The run's embedding store: each text encoded once per model, other models' shards refused, appends that
+rewrite no old shard, atomic writes."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ import textwrap
 import numpy as np
 import pytest
 
-from helpers.core.embeddings import EmbeddingStore, StoredEncoder, StoreMismatch, model_fingerprint, read
+from helpers.core.embeddings import (
+    EmbeddingStore,
+    StoredEncoder,
+    StoreMismatch,
+    model_fingerprint,
+    read,
+    shards,
+)
 
 TEXTS = ["Passwords have at least fourteen characters.", "Laptops carry full-disk encryption.",
          "Expense claims are filed within 60 days."]
@@ -58,31 +66,62 @@ def test_a_store_written_by_another_model_or_with_other_settings_is_never_read(
     store.documents(other_model, TEXTS)
     assert sum(spy.values()) == len(TEXTS)  # encoded again, not read from the first model's file
 
-    # A file of the first model put where the second model's file belongs is refused, and replaced.
+    # A shard of the first model put where the second model's shards belong is refused, and set aside.
     mine = store.path(model_fingerprint(other_model), "document")
-    os.replace(store.path(model_fingerprint(fallback_model), "document"), mine)
+    foreign = shards(store.path(model_fingerprint(fallback_model), "document"))[0]
+    os.replace(foreign, mine / foreign.name)
     spy.clear()
     vectors = store.documents(other_model, TEXTS)
-    assert sum(spy.values()) == len(TEXTS) and "not used" in capsys.readouterr().out
-    assert read(mine).meta["model"] == model_fingerprint(other_model)
+    assert sum(spy.values()) == 0  # its own shard holds them all: the foreign one is only set aside
+    assert "not used" in capsys.readouterr().out and (mine / f"{foreign.name}.set-aside").is_file()
+    assert [read(p).meta["model"] for p in shards(mine)] == [model_fingerprint(other_model)]
     assert np.allclose(vectors, other_model.encode_document(TEXTS, convert_to_numpy=True), atol=1e-5)
 
 
-def test_a_damaged_file_is_refused(tmp_path, fallback_model):
-    store = EmbeddingStore(tmp_path)
-    store.documents(fallback_model, TEXTS)
-    path = store.path(model_fingerprint(fallback_model), "document")
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])  # what a non-atomic writer would leave
-    with pytest.raises(StoreMismatch):
-        read(path)
+def _files(folder) -> dict:
+    """Each file's inode, modification time and bytes."""
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes()) for p in folder.iterdir()}
 
 
-def test_a_kill_during_a_write_leaves_the_previous_store_and_nothing_read_as_valid(tmp_path, fallback_model):
+def test_appending_writes_only_the_new_vectors_and_rewrites_no_old_shard(tmp_path, fallback_model, spy):
     store = EmbeddingStore(tmp_path)
     store.documents(fallback_model, TEXTS[:1])
-    path = store.path(model_fingerprint(fallback_model), "document")
-    before = path.read_bytes()
+    folder = store.path(model_fingerprint(fallback_model), "document")
+    before = _files(folder)
+    spy.clear()
+    store.documents(fallback_model, TEXTS)
+    assert sum(spy.values()) == 2
+    after = _files(folder)
+    assert {name: after[name] for name in before} == before  # same inode, time and bytes
+    new = [read(folder / name) for name in after.keys() - before.keys()]
+    assert len(new) == 1 and len(new[0].keys) == 2 and new[0].vectors.shape[0] == 2
+    assert store.counts() == [{"model": model_fingerprint(fallback_model), "kind": "document",
+                               "stored": 3, "encoded": 3}]
+
+
+def test_a_damaged_last_shard_is_set_aside_and_only_its_texts_are_encoded_again(
+        tmp_path, fallback_model, spy, capsys):
+    store = EmbeddingStore(tmp_path)
+    store.documents(fallback_model, TEXTS[:1])
+    store.documents(fallback_model, TEXTS)
+    first, last = shards(store.path(model_fingerprint(fallback_model), "document"))
+    data = last.read_bytes()
+    last.write_bytes(data[: len(data) // 2])  # what a non-atomic writer would leave
+    with pytest.raises(StoreMismatch):
+        read(last)
+    spy.clear()
+    vectors = store.documents(fallback_model, TEXTS)
+    assert sorted(text for (_, _, text) in spy) == sorted(TEXTS[1:]) and max(spy.values()) == 1
+    assert "set aside" in capsys.readouterr().out and last.with_name(f"{last.name}.set-aside").is_file()
+    assert np.allclose(vectors, fallback_model.encode_document(TEXTS, convert_to_numpy=True), atol=1e-5)
+    assert first in shards(first.parent)
+
+
+def test_a_kill_during_an_append_loses_only_the_unfinished_shard(tmp_path, fallback_model, spy):
+    store = EmbeddingStore(tmp_path)
+    store.documents(fallback_model, TEXTS[:1])
+    folder = store.path(model_fingerprint(fallback_model), "document")
+    before = _files(folder)
     script = textwrap.dedent(f"""
         import os, signal, numpy as np
         from helpers.core import embeddings
@@ -97,12 +136,14 @@ def test_a_kill_during_a_write_leaves_the_previous_store_and_nothing_read_as_val
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == -signal.SIGKILL, done.stderr
-    assert path.read_bytes() == before  # the previous file, untouched
-    leftovers = [p for p in tmp_path.iterdir() if p != path]
-    assert leftovers and all(p.name.startswith(".") and p.suffix == ".tmp" for p in leftovers)
+    leftovers = _files(folder).keys() - before.keys()
+    assert {name: _files(folder)[name] for name in before} == before  # the finished shard, untouched
+    assert leftovers and all(n.startswith(".") and n.endswith(".tmp") for n in leftovers)
     assert [r["stored"] for r in store.counts()] == [1]  # temporary files are never read
-    assert np.allclose(store.documents(fallback_model, TEXTS[:1]),
-                       fallback_model.encode_document(TEXTS[:1], convert_to_numpy=True), atol=1e-5)
+    spy.clear()
+    vectors = store.documents(fallback_model, TEXTS)
+    assert sorted(text for (_, _, text) in spy) == sorted(TEXTS[1:])  # only the lost shard's texts
+    assert np.allclose(vectors, fallback_model.encode_document(TEXTS, convert_to_numpy=True), atol=1e-5)
 
 
 def test_stored_encoder_serves_library_code_from_the_store(tmp_path, fallback_model, spy):

@@ -84,7 +84,7 @@ def random_xlm_roberta_cache(tmp_path_factory):
 
 def test_arctic_l_v2_random_xlm_roberta_stand_in_loads_from_the_cache_with_query_prefix_and_cuts_to_256(
         random_xlm_roberta_cache, monkeypatch):
-    from helpers.evaluation.metrics import cosine_scores, encode_corpus, encode_queries
+    from helpers.evaluation.metrics import ALL, dense_scorer, encode_corpus, encode_queries
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("SENTENCE_TRANSFORMERS_HOME", str(random_xlm_roberta_cache))
@@ -97,11 +97,12 @@ def test_arctic_l_v2_random_xlm_roberta_stand_in_loads_from_the_cache_with_query
     prefixed = loaded.model.encode(["query: what is a rope?"], convert_to_tensor=True)
     assert queries.shape == (1, 1024) and np.allclose(queries.numpy(), prefixed.numpy(), atol=1e-6)
     corpus = encode_corpus(loaded.model, ["a rope is a cord", "a knot"], show_progress=False)
-    cut = cosine_scores(queries, corpus, dim=256)
+    cut = dense_scorer(queries, corpus, dim=256)(ALL, ALL)
     q, c = (x[:, :256].numpy() / np.linalg.norm(x[:, :256].numpy(), axis=1, keepdims=True)
             for x in (queries, corpus))
     expected = q @ c.T
-    assert np.allclose(cut, expected, atol=1e-5) and not np.allclose(cut, cosine_scores(queries, corpus))
+    full = dense_scorer(queries, corpus)(ALL, ALL)
+    assert np.allclose(cut, expected, atol=1e-5) and not np.allclose(cut, full)
 
 
 def test_the_evaluation_records_and_the_report_names_the_sizes_the_base_was_trained_at(

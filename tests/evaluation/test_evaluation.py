@@ -11,18 +11,24 @@ from helpers.core import config
 from helpers.core.io import write_jsonl
 from helpers.core.schema import Chunk
 from helpers.evaluation.metrics import (
+    ALL,
+    MAX_K,
     METRICS,
     IRData,
     aggregate,
-    bm25_scores,
+    bm25_scorer,
     bytes_per_vector,
     corpus_of,
+    dense_scorer,
     encode_corpus,
     encode_queries,
+    evaluate_embeddings,
     evaluate_model,
+    id_order,
     ir_from_split,
     per_query_metrics,
-    quantized_scores,
+    quantized_scorer,
+    rank,
     top_k,
 )
 from helpers.evaluation.stage import disagreement, evaluate_run
@@ -70,11 +76,57 @@ def test_metrics_match_the_information_retrieval_evaluator_at_every_dim(fallback
 def test_ties_are_broken_by_corpus_id_like_the_evaluator():
     scores = np.array([[0.5, 0.9, 0.5, 0.5, 0.1]], dtype=np.float32)
     ids = ["e", "d", "c", "b", "a"]
-    assert [ids[j] for j in top_k(scores, ids, k=3)[0]] == ["d", "b", "c"]
+    assert [ids[j] for j in top_k(scores, id_order(ids), k=3)[0]] == ["d", "b", "c"]
+
+
+def _sorted_ranking(scores: np.ndarray, ids: list[str], k: int) -> np.ndarray:
+    """The reference: every row sorted by (-score, corpus id) in plain Python."""
+    return np.array([sorted(range(len(ids)), key=lambda j: (-row[j], ids[j]))[:k] for row in scores])
+
+
+@pytest.mark.parametrize(("query_block", "corpus_block"), [(1, 1), (5, 7), (16, 64), (256, None)])
+def test_blockwise_ranking_equals_the_dense_ranking_ties_included(query_block, corpus_block):
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 6, size=(37, 53)).astype(np.float32)  # six values: ties everywhere
+    ids = [f"doc{n}" for n in rng.permutation(53)]
+    expected = _sorted_ranking(scores, ids, MAX_K)
+    assert np.array_equal(top_k(scores, id_order(ids), MAX_K), expected)
+    ranked = rank(lambda rows, cols: scores[rows, cols], 37, ids, MAX_K, query_block, corpus_block)
+    assert np.array_equal(ranked, expected)
+    assert np.array_equal(rank(lambda rows, cols: scores[rows, cols], 37, ids, 4, query_block, corpus_block),
+                          expected[:, :4])
+
+
+def test_blockwise_dense_retrieval_equals_the_dense_result_on_random_embeddings_with_ties():
+    import torch
+
+    rng = np.random.default_rng(4)
+    # Four entries of +-0.5 per vector: unit length and every dot product exact, so ties are exact ties.
+    corpus = np.zeros((60, 12), dtype=np.float32)
+    for row in corpus:
+        row[rng.choice(12, 4, replace=False)] = rng.choice([-0.5, 0.5], 4)
+    corpus[30:] = corpus[:30]  # every document twice
+    queries = corpus[rng.choice(60, 25)]
+    ids = [f"c{n:02d}" for n in rng.permutation(60)]
+    q, c = torch.from_numpy(queries), torch.from_numpy(corpus)
+    expected = _sorted_ranking(queries @ corpus.T, ids, MAX_K)
+    assert np.array_equal(rank(dense_scorer(q, c), 25, ids, MAX_K, 4, 9), expected)
+    data = IRData({f"q{i}": "" for i in range(25)}, dict.fromkeys(ids, ""),
+                  {f"q{i}": {ids[j] for j in rng.choice(60, 2, replace=False)} for i in range(25)})
+    blockwise = per_query_metrics(dense_scorer(q, c), data, corpus_block=7)
+    dense = evaluate_embeddings(q, c, data, [12])[12]
+    assert all(np.array_equal(blockwise[m], dense[m]) for m in METRICS)
+
+
+def test_bm25_ranks_the_same_in_blocks_as_over_whole_rows(data):
+    score = bm25_scorer(data)
+    whole = rank(score, len(data.queries), data.corpus_ids, corpus_block=None)
+    assert np.array_equal(rank(score, len(data.queries), data.corpus_ids, MAX_K, 4, 7), whole)
+    assert np.array_equal(whole, _sorted_ranking(score(ALL, ALL), data.corpus_ids, MAX_K))
 
 
 def test_bm25_baseline_is_sane(data):
-    per_query = per_query_metrics(bm25_scores(data), data)
+    per_query = per_query_metrics(bm25_scorer(data), data, corpus_block=None)
     assert set(per_query) == set(METRICS)
     assert all(((v >= 0) & (v <= 1)).all() for v in per_query.values())
     assert per_query["ndcg@10"].mean() > 0.5  # the queries name their topic
@@ -82,7 +134,7 @@ def test_bm25_baseline_is_sane(data):
 
 def test_a_query_with_no_known_word_scores_zero_with_bm25(chunks):
     data = IRData({"q": "zzz qqq"}, corpus_of(chunks), {"q": {chunks[0].id}})
-    assert (bm25_scores(data) == 0).all()
+    assert (bm25_scorer(data)(ALL, ALL) == 0).all()
 
 
 def test_bootstrap_ci_contains_the_mean_and_narrows_with_more_queries():
@@ -135,12 +187,15 @@ def test_storage_costs_and_quantized_scores(fallback_model, data):
     assert bytes_per_vector(36, "binary") == 5
     bits = lambda x: np.unpackbits(np.packbits(x[:, :64].cpu().numpy() > 0, axis=1), axis=1)  # noqa: E731
     hamming = (bits(q)[:, None, :] != bits(c)[None, :, :]).sum(axis=2)
-    assert np.array_equal(quantized_scores(q, c, 64, "binary"), -hamming)
+    assert np.array_equal(quantized_scorer(q, c, 64, "binary")(ALL, ALL), -hamming)
+    binary = quantized_scorer(q, c, 64, "binary")  # whole numbers: ties everywhere, ranked the same in blocks
+    assert np.array_equal(rank(binary, len(data.queries), data.corpus_ids, MAX_K, 4, 7),
+                          _sorted_ranking(-hamming, data.corpus_ids, MAX_K))
     for precision in ("int8", "binary"):
-        ndcg = per_query_metrics(quantized_scores(q, c, 128, precision), data)["ndcg@10"].mean()
+        ndcg = per_query_metrics(quantized_scorer(q, c, 128, precision), data)["ndcg@10"].mean()
         assert 0.3 < ndcg <= 1
     with pytest.raises(ValueError, match="Unknown precision"):
-        quantized_scores(q, c, 64, "float16")
+        quantized_scorer(q, c, 64, "float16")
 
 
 def _pairs(chunks, data, path):

@@ -344,6 +344,60 @@ def test_two_cpu_processes_train_with_torchrun(tmp_path, tiny_model):
     assert done.stdout.count('"output_dir"') == 1  # only rank 0 reports
 
 
+GATHER_WORKER = """
+import json, sys
+import torch, torch.distributed as dist
+from sentence_transformers import SentenceTransformer
+from helpers.training.trainer import TrainConfig, build_loss
+
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+model = SentenceTransformer(sys.argv[1], device="cpu").eval()
+questions = [f"what does rule {rank}{i} say?" for i in range(2)]
+passages = [f"rule {rank}{i} says that process {rank} keeps passage {i}" for i in range(2)]
+out = {}
+for gather in (True, False):
+    loss = build_loss(model, TrainConfig(gather_across_devices=gather), [model.get_embedding_dimension()],
+                      world_size=dist.get_world_size())
+    shapes, similarity = [], loss.loss.similarity_fct
+    loss.loss.similarity_fct = lambda a, b: shapes.append(tuple(similarity(a, b).shape)) or similarity(a, b)
+    with torch.no_grad():
+        value = loss([model.tokenize(questions), model.tokenize(passages)], torch.zeros(0))
+    out[str(gather)] = {"loss": value.item(), "scores": shapes, "questions": questions, "passages": passages}
+json.dump(out, open(f"{sys.argv[2]}/rank{rank}.json", "w"))
+dist.destroy_process_group()
+"""
+
+
+def test_two_processes_gather_each_others_passages_as_in_batch_negatives(tmp_path, tiny_model):
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    (tmp_path / "worker.py").write_text(GATHER_WORKER)
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+               str(tmp_path / "worker.py"), str(tiny_model), str(tmp_path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    questions = [model.encode(r["True"]["questions"], convert_to_tensor=True) for r in ranks]
+    passages = [model.encode(r["True"]["passages"], convert_to_tensor=True) for r in ranks]
+
+    def expected(rank: int, seen: list) -> float:  # cross-entropy of scale x cosine, the positive labelled
+        scores = 20 * torch.nn.functional.normalize(questions[rank], dim=1) @ torch.nn.functional.normalize(
+            torch.cat(seen), dim=1).T
+        labels = torch.arange(2) + (2 * rank if len(seen) == 2 else 0)
+        return torch.nn.functional.cross_entropy(scores, labels).item()
+
+    for rank, run in enumerate(ranks):
+        assert run["True"]["scores"] == [[2, 4]] and run["False"]["scores"] == [[2, 2]]  # 2 x batch columns
+        assert run["True"]["loss"] == pytest.approx(expected(rank, passages), abs=1e-4)
+        assert run["False"]["loss"] == pytest.approx(expected(rank, passages[rank:rank + 1]), abs=1e-4)
+        assert run["True"]["loss"] > run["False"]["loss"]  # more negatives, a harder task
+
+
 def test_bad_pairs_folder_is_a_one_line_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="questions stage"):
         finetune(tmp_path / "missing", tmp_path / "model", model_id="fallback")
