@@ -20,7 +20,7 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal
@@ -437,8 +437,8 @@ def finetune(
         rotate_to_corpus(model, passages, cfg.batch_size, store)
     start = snapshot(model) if cfg.merge_alphas else None  # the α = 0 end of the merge
     marker = marker_callback()
-    trainer, validation = _build_trainer(model, loaded, cfg, dims, pairs, corpus, checkpoint_dir, progress,
-                                         [marker, *(callbacks or [])])
+    trainer, validation = build_trainer(model, cfg, dims, pairs, corpus, checkpoint_dir, loaded=loaded,
+                                        progress=progress, callbacks=[marker, *(callbacks or [])])
     with trainer.args.main_process_first(desc="checkpoints"):  # rank 0 clears stale ones before others look
         resume_from = prepare_checkpoints(checkpoint_dir, fingerprint, resume)
     if resume_from:
@@ -483,7 +483,12 @@ def _ddp_device() -> str | None:
     return f"cuda:{local_rank}" if local_rank is not None and torch.cuda.is_available() else None
 
 
-def _build_trainer(model, loaded, cfg, dims, pairs, corpus, checkpoint_dir, progress, callbacks):
+def build_trainer(model, cfg: TrainConfig, dims: list[int], pairs, corpus: dict[str, str], checkpoint_dir: Path,
+                  *, loaded=None, progress: bool = True, callbacks: Sequence = ()):
+    """The recipe's objects, ready to ``train()``: MatryoshkaLoss over MNRL at ``dims``, the training
+    arguments (batches without a chunk twice, the query prompt, the learning rate), the validation at every
+    dim; return the trainer and what its validation searches. ``loaded`` (a ``LoadedModel``) fills the
+    model card. Notebook 03 builds the same objects by hand (``helpers.training.recipe``)."""
     from sentence_transformers import SentenceTransformerTrainer
 
     query_prompt = model.prompts.get("query", "") if cfg.use_query_prompt else ""
@@ -500,7 +505,8 @@ def _build_trainer(model, loaded, cfg, dims, pairs, corpus, checkpoint_dir, prog
                                           progress) if evaluator else {}
     args = training_arguments(cfg, checkpoint_dir, steps, query_prompt=query_prompt, metric=metric,
                               progress=progress, world_size=world_size)
-    _describe_model_card(model, loaded, pairs)
+    if loaded is not None:
+        _describe_model_card(model, loaded, pairs)
     trainer = SentenceTransformerTrainer(
         model=model,
         args=args,

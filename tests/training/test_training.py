@@ -490,3 +490,41 @@ def test_training_sees_no_chunk_of_a_held_out_document(tmp_path):
     assert set(corpus) == {k for k in keys if k not in ("tides", "bridge")}
     without_chunks = retrieval_corpus(pairs)  # from the pairs: the unseen split's chunks are not in it
     assert set(without_chunks) == {chunk_id("doc.pdf", PASSAGES[k][0]) for k in keys[:8]}
+
+
+def recipe_cell() -> str:
+    """The code cell of notebook 03 that builds and trains the recipe by hand."""
+    import nbformat
+
+    notebook = nbformat.read(REPO_ROOT / "notebooks" / "03_finetuning_arctic_embed.ipynb", as_version=4)
+    return next(c.source for c in notebook.cells if c.cell_type == "code" and "trainer.train()" in c.source)
+
+
+def test_notebook_03_trains_the_recipe_by_hand_with_the_objects_finetune_builds(tmp_path, tiny_model):
+    """The recipe the learner runs is the one the kit runs: same loss classes, dims, sampler, prompt, learning
+    rate, batch size, epochs, warmup and validation dims."""
+    from datasets import load_from_disk
+
+    from helpers.core.config import RunPaths
+    from helpers.core.models import load_embedding_model
+    from helpers.training.recipe import recipe_summary
+    from helpers.training.trainer import build_trainer, retrieval_corpus
+
+    pairs = load_from_disk(str(make_pairs(tmp_path)))
+    base = load_embedding_model(str(tiny_model))
+    cfg = tiny_config(max_steps=-1, epochs=1, eval_steps=None)
+    scope = {"base": base, "pairs": pairs, "train_config": cfg, "matryoshka_dims": matryoshka_dims,
+             "paths": RunPaths(tmp_path)}
+    exec(compile(recipe_cell(), "notebook 03, the recipe", "exec"), scope)
+    trainer = scope["trainer"]
+    assert trainer.state.global_step > 0 and any("loss" in row for row in trainer.state.log_history)
+    assert any("eval_dim_64_cosine_ndcg@10" in row for row in trainer.state.log_history)
+
+    corpus = retrieval_corpus(pairs, tmp_path / "chunks.jsonl")
+    kit, _ = build_trainer(base.model, cfg, matryoshka_dims(base.model), pairs, corpus, tmp_path / "kit",
+                           progress=False)
+    summary = recipe_summary(trainer)
+    assert summary == recipe_summary(kit)
+    assert summary["loss"] == "MatryoshkaLoss over MultipleNegativesRankingLoss"
+    assert summary["matryoshka dims"] == "128, 64" == summary["validation dims"]
+    assert summary["batch sampler"] == "no_duplicates" and summary["query prompt"] == repr(ARCTIC_QUERY_PROMPT)
