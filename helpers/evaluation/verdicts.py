@@ -27,8 +27,9 @@ def verdict_rows(query_set: dict) -> list[dict]:
 
 def verdict_table(query_set: dict) -> list[list[str]]:
     """``verdict_rows`` as text cells under ``VERDICT_HEADER`` (numbers rounded to 3 places)."""
-    return [[r["dim"], _num(r["base"]), _num(r["fine_tuned"]), _num(r["diff"], signed=True),
-             _interval(r), _num(r["detectable"]), r["verdict"]] for r in verdict_rows(query_set)]
+    return [[r["dim"], number(r["base"]), number(r["fine_tuned"]), number(r["diff"], signed=True),
+             interval(r["low"], r["high"]), number(r["detectable"]), r["verdict"]]
+            for r in verdict_rows(query_set)]
 
 
 def verdict_sentence(name: str, query_set: dict) -> str:
@@ -62,15 +63,20 @@ def _mean(metrics: dict, system: str, dim: str) -> float | None:
         return None
 
 
-def _num(value: float | None, signed: bool = False) -> str:
+def number(value: float | None, signed: bool = False) -> str:
+    """A score or difference at 3 places (``+0.093``; ``0.000``, never ``-0.000``); empty for None."""
     if value is None:
         return ""
     if signed and abs(value) < 0.0005:
-        return "0.000"  # not "-0.000"
+        return "0.000"
     return f"{value:+.3f}" if signed else f"{value:.3f}"
 
 
-def _interval(row: dict) -> str:
-    if row["low"] is None:
-        return ""
-    return f"{row['low']:+.3f} to {row['high']:+.3f}"
+def interval(low: float | None, high: float | None) -> str:
+    """``-0.011 to +0.058``; empty when unknown."""
+    return "" if low is None or high is None else f"{number(low, True)} to {number(high, True)}"
+
+
+def p_value(p: float) -> str:
+    """``< 0.001``, else three places (``0.090``, ``1.000``)."""
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"

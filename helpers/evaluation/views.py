@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from helpers.evaluation.systems import BM25, FINETUNED, HEADLINE, NO_DIM
+from helpers.evaluation.verdicts import interval, number, p_value
 
 TABLE_METRICS = (HEADLINE, "mrr@10", "recall@10", "accuracy@1")
 SPEED_COLUMN = "encode sentences/s"
@@ -35,9 +36,10 @@ def paired_frame(report: dict):
     import pandas as pd
 
     rows = [{"query set": name, "comparison": f"{t['b']} - {t['a']}", "dim": t["dim"],
-             "mean diff": round(t["mean_diff"], 3), "95% CI": f"[{t['ci_low']:.3f}, {t['ci_high']:.3f}]",
-             "p-value": round(t["p_value"], 4), "queries": t["n_queries"],
-             "detectable": round(t["detectable_diff"], 3) if "detectable_diff" in t else None}
+             "mean diff": number(t["mean_diff"], signed=True),
+             "95% interval": interval(t["ci_low"], t["ci_high"]),
+             "p-value": p_value(t["p_value"]), "queries": t["n_queries"],
+             "detectable": number(t.get("detectable_diff"))}
             for name, qs in report["query_sets"].items() for t in qs["paired_tests"]]
     return pd.DataFrame(rows)
 

@@ -266,13 +266,17 @@ def rag_section(paths: RunPaths) -> Section | None:
     """RAGAS scores per system and query set, and the answers that failed, by cause."""
     if not paths.rag_eval.exists():
         return None
-    from helpers.rag.views import scores_table
+    from helpers.rag.views import comparison_rows, judges
 
     result = read_json(paths.rag_eval)
-    rows = scores_table(result)
-    tables: list[Table] = [[list(rows[0]), *([fmt(v) for v in row.values()] for row in rows)]] if rows else []
-    captions = ["RAGAS scores"] if rows else []
+    rows = comparison_rows(result)
+    tables: list[Table] = []
+    captions: list[str] = []
     text = f"Files: {link('rag_eval.json', paths.rag_eval, paths.root)}"
+    if rows:
+        tables.append([list(rows[0]), *([_score(v) for v in row.values()] for row in rows)])
+        captions.append(f"RAGAS scores, top-{result['k']} passages (mean; scored and failed answers)")
+        text = f"Judged by: {judges(result)}.\n\n{text}"
     answers = result.get("answers") or {}
     if answers.get("failed"):
         none = " No answer came back, so no score could be computed." if answers["all_failed"] else ""
@@ -325,6 +329,13 @@ def _dims(report: dict) -> list[int]:
     system = report["systems"].get(FINETUNED) or next(
         (s for s in report["systems"].values() if s.get("dims")), {})
     return list(system.get("dims") or [])
+
+
+def _score(value) -> str:
+    """A mean score at 3 places (``–`` when nothing could be scored); other cells as ``fmt`` writes them."""
+    if value is None:
+        return "–"
+    return f"{value:.3f}" if isinstance(value, float) else fmt(value)
 
 
 def _size(n_bytes: float) -> str:

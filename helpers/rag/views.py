@@ -63,8 +63,45 @@ def scores_table(result: dict) -> list[dict]:
             for metric, r in q["metrics"].items()]
 
 
+METRIC_LABELS = {"non_llm_context_precision_with_reference": "context precision (no LLM)",
+                 "non_llm_context_recall": "context recall (no LLM)"}
+
+
 def short_name(metric: str) -> str:
     return metric.removeprefix("non_llm_").removesuffix("_with_reference")
+
+
+def metric_label(metric: str) -> str:
+    """RAGAS' metric key in words: ``context precision (no LLM)``, ``answer relevancy``."""
+    return METRIC_LABELS.get(metric, metric.replace("_", " "))
+
+
+def comparison_rows(result: dict) -> list[dict]:
+    """One row per query set and metric of a ``rag_eval.json`` result: each system's mean side by side, and
+    how many answers each scored and failed (``12 / 12`` when the systems differ, else one number)."""
+    systems = list(result["systems"])
+    grouped: dict[tuple[str, str], dict[str, dict]] = {}
+    for r in scores_table(result):
+        grouped.setdefault((r["query set"], r["metric"]), {})[r["system"]] = r
+    rows = []
+    for (query_set, metric), by_system in grouped.items():
+        row = {"query set": query_set, "metric": metric_label(metric)}
+        row |= {name: by_system[name]["mean"] if name in by_system else None for name in systems}
+        for column in ("scored", "failed"):
+            counts = list(dict.fromkeys(str(by_system[n][column]) for n in systems if n in by_system))
+            row[column] = " / ".join(counts)
+        rows.append(row)
+    return rows
+
+
+def judges(result: dict) -> str:
+    """Who judged each metric, named once: ``context precision (no LLM), context recall (no LLM): ...``."""
+    by_judge: dict[str, list[str]] = {}
+    for r in scores_table(result):
+        labels = by_judge.setdefault(r["judge"], [])
+        if metric_label(r["metric"]) not in labels:
+            labels.append(metric_label(r["metric"]))
+    return "; ".join(f"{', '.join(labels)}: {judge}" for judge, labels in by_judge.items())
 
 
 def plot_scores(result: dict, path: Path | str | None = None):

@@ -18,8 +18,9 @@ def metric_curves(log_history: list[dict]) -> dict[int, list[tuple[int, float]]]
     return dict(sorted(curves.items(), reverse=True))
 
 
-def plot_training_curves(log_history: list[dict], path: Path | str | None = None):
-    """Training loss and validation nDCG@10 at every dim against the step; saved to ``path`` if given."""
+def plot_training_curves(log_history: list[dict], path: Path | str | None = None, title: str = ""):
+    """Training loss and validation nDCG@10 at every dim against the step, under ``title`` (which model);
+    saved to ``path`` if given."""
     import matplotlib.pyplot as plt
 
     losses = [(row["step"], row["loss"]) for row in log_history if "loss" in row]
@@ -34,6 +35,8 @@ def plot_training_curves(log_history: list[dict], path: Path | str | None = None
         ax_eval.legend(fontsize="small")
     for ax in (ax_loss, ax_eval):
         ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize="medium")
     fig.tight_layout()
     _save(fig, path)
     return fig

@@ -455,7 +455,8 @@ def finetune(
                                                 cfg.merge_alphas, pairs_dir.parent, cfg.batch_size,
                                                 trainer.state.log_history, progress)
             save_model(model, output_dir, cfg, result, fingerprint, trainer.state.log_history, loaded)
-            plot_training_curves(trainer.state.log_history, curves_path(output_dir))
+            plot_training_curves(trainer.state.log_history, curves_path(output_dir),
+                                 f"Fine-tuning {loaded.preset.name} into {output_dir.name}/")
     if trainer.is_world_process_zero():
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
         if push_to_hub:
@@ -483,8 +484,8 @@ def _ddp_device() -> str | None:
     return f"cuda:{local_rank}" if local_rank is not None and torch.cuda.is_available() else None
 
 
-def build_trainer(model, cfg: TrainConfig, dims: list[int], pairs, corpus: dict[str, str], checkpoint_dir: Path,
-                  *, loaded=None, progress: bool = True, callbacks: Sequence = ()):
+def build_trainer(model, cfg: TrainConfig, dims: list[int], pairs, corpus: dict[str, str],
+                  checkpoint_dir: Path, *, loaded=None, progress: bool = True, callbacks: Sequence = ()):
     """The recipe's objects, ready to ``train()``: MatryoshkaLoss over MNRL at ``dims``, the training
     arguments (batches without a chunk twice, the query prompt, the learning rate), the validation at every
     dim; return the trainer and what its validation searches. ``loaded`` (a ``LoadedModel``) fills the

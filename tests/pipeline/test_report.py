@@ -108,3 +108,25 @@ def test_the_cost_of_a_resumed_training_adds_up_the_runs_that_trained(recorded_r
     assert ("Training took 3 min 07 s on this machine, added up over the runs it took (resumed from "
             "checkpoint-8 after an interruption; the last run's stage, the static model included, took "
             "11 s)") in cost
+
+
+def test_the_rag_table_reads_as_words_and_names_each_judge_once(recorded_run):
+    from helpers.pipeline.run_report import write_run_report
+
+    md, html = (p.read_text() for p in write_run_report(recorded_run))
+    rag = md.split("\n## RAG chain")[1]
+    assert "| query set | metric | base | fine-tuned | scored | failed |" in rag
+    assert "| gold | context recall (no LLM) |" in rag and "non_llm" not in rag
+    assert rag.count("rapidfuzz Levenshtein similarity") == 1  # in the prose, not on every row
+
+
+def test_paired_differences_are_signed_and_p_values_read_alike(recorded_run):
+    import re
+
+    from helpers.pipeline.run_report import write_run_report
+
+    md = write_run_report(recorded_run)[0].read_text()
+    paired = md.split("**Paired differences")[1].split("\n\n**")[0]
+    rows = [line.split(" | ") for line in paired.splitlines() if line.startswith("| gold")]
+    assert rows and all(re.fullmatch(r"[+-]\d\.\d{3}|0\.000", row[3]) for row in rows)
+    assert all(re.fullmatch(r"< 0\.001|\d\.\d{3}", row[5]) for row in rows)

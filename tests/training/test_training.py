@@ -527,4 +527,5 @@ def test_notebook_03_trains_the_recipe_by_hand_with_the_objects_finetune_builds(
     assert summary == recipe_summary(kit)
     assert summary["loss"] == "MatryoshkaLoss over MultipleNegativesRankingLoss"
     assert summary["matryoshka dims"] == "128, 64" == summary["validation dims"]
-    assert summary["batch sampler"] == "no_duplicates" and summary["query prompt"] == repr(ARCTIC_QUERY_PROMPT)
+    assert summary["batch sampler"] == "no_duplicates"
+    assert summary["query prompt"] == repr(ARCTIC_QUERY_PROMPT)
