@@ -197,15 +197,15 @@ def _stage_row(name: str, summary: dict, output: Path | None, root: Path) -> lis
 def _print_verdicts(report: dict, run: str) -> None:
     """Per query set: the verdict in words, then fine-tuned vs base nDCG@10 at every dimension; without
     gold questions, why the verdict is weak and how to do better."""
-    from helpers.evaluation.verdicts import VERDICT_HEADER, verdict_sentence, verdict_table
-    from helpers.pipeline.run_report import synthetic_only
+    from helpers.evaluation.verdicts import VERDICT_HEADER, people_wrote_any, verdict_sentence, verdict_table
+    from helpers.pipeline.run_report import write_your_own
 
     for name, query_set in report["query_sets"].items():
         if query_set.get("verdict"):
-            print(f"\n{verdict_sentence(name, query_set)}")
+            print(f"\n{verdict_sentence(name, query_set, people_wrote_any(report))}")
             print(console.table(VERDICT_HEADER, verdict_table(query_set)))
     if "gold" in report.get("skipped_query_sets", {}) and "test" in report["query_sets"]:
-        print(f"\n{synthetic_only(report['query_sets']['test'], run)}")
+        print(f"\n{write_your_own(run)}")
 
 
 def check_run_gold(paths: config.RunPaths) -> None:

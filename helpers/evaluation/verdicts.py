@@ -3,9 +3,12 @@ could see at all (the smallest difference each query set detects, from its paire
 
 from __future__ import annotations
 
-from helpers.evaluation.systems import BASE, FINETUNED, HEADLINE, query_set_label
+from helpers.evaluation.systems import BASE, BM25, FINETUNED, GOLD_UNSEEN, HEADLINE, query_set_label
 
 VERDICT_HEADER = ["dims", "base", "fine-tuned", "difference", "95% interval", "detectable", "verdict"]
+PEOPLES_QUESTIONS = ("gold", GOLD_UNSEEN)  # query sets people wrote; the others are the kit's own
+# What a verdict on synthetic questions alone may claim: a score on these questions, not that it "helped".
+SYNTHETIC_WORDS = {"helped": "higher on these questions", "hurt": "lower on these questions"}
 
 
 def verdict_rows(query_set: dict) -> list[dict]:
@@ -32,18 +35,44 @@ def verdict_table(query_set: dict) -> list[list[str]]:
             for r in verdict_rows(query_set)]
 
 
-def verdict_sentence(name: str, query_set: dict) -> str:
+def verdict_sentence(name: str, query_set: dict, people_wrote_any: bool = True) -> str:
     """E.g. 'Fine-tuned vs base on the test questions (240): helped at 128, 64 dims; no clear difference at
-    384 dims. With 240 questions a change smaller than 0.045 nDCG@10 at 128 dims would go unseen ...'"""
+    384 dims. With 240 questions a change smaller than 0.045 nDCG@10 at 128 dims would go unseen ...'
+
+    Without any question people wrote (``people_wrote_any`` False), a synthetic set's sentence says what it
+    measured instead (:func:`synthetic_sentence`)."""
+    if not people_wrote_any and name not in PEOPLES_QUESTIONS:
+        return synthetic_sentence(name, query_set)
     rows = verdict_rows(query_set)
+    n = query_set.get("n_queries", "?")
+    text = f"Fine-tuned vs base on the {query_set_label(name)} ({n}): {_outcome(rows)}."
+    power = detectable_sentence(rows)
+    return f"{text} {power}" if power else text
+
+
+def synthetic_sentence(name: str, query_set: dict) -> str:
+    """The verdict on synthetic questions when nobody wrote any: what these questions measure (matching the
+    words of the chunk they were written from, which BM25 does well) and that real questions are unknown."""
+    n = query_set.get("n_queries", "?")
+    bm25 = query_set["metrics"][BM25]["full"][HEADLINE]["mean"]
+    outcome = _outcome(verdict_rows(query_set), SYNTHETIC_WORDS)
+    return (f"Fine-tuned vs base on the {query_set_label(name)} ({n}), all synthetic: {outcome}. These "
+            "questions were written from the very chunks they must find and share their words (BM25 scores "
+            f"{bm25:.3f} on them): they measure word matching, so whether fine-tuning helps on the questions "
+            "people ask is unknown.")
+
+
+def people_wrote_any(report: dict) -> bool:
+    """Whether an evaluation (eval.json) scored questions people wrote."""
+    return any(name in PEOPLES_QUESTIONS for name in report.get("query_sets", {}))
+
+
+def _outcome(rows: list[dict], words: dict[str, str] | None = None) -> str:
+    """'helped at 128, 64 dims; no clear difference at 384 dims' (each verdict as ``words`` says it)."""
     groups: dict[str, list[str]] = {}
     for row in rows:
         groups.setdefault(row["verdict"], []).append(row["dim"])
-    outcome = "; ".join(f"{v} at {', '.join(dims)} dims" for v, dims in groups.items())
-    n = query_set.get("n_queries", "?")
-    text = f"Fine-tuned vs base on the {query_set_label(name)} ({n}): {outcome}."
-    power = detectable_sentence(rows)
-    return f"{text} {power}" if power else text
+    return "; ".join(f"{(words or {}).get(v, v)} at {', '.join(dims)} dims" for v, dims in groups.items())
 
 
 def detectable_sentence(rows: list[dict]) -> str:

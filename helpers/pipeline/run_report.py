@@ -56,11 +56,11 @@ def headline_set(report: dict) -> str:
 def evaluation_verdicts(report: dict) -> list[str]:
     """One sentence per query set, the headline set first: did fine-tuning beat the base model, dimension
     by dimension, and the smallest difference the set could detect."""
-    from helpers.evaluation.verdicts import verdict_sentence
+    from helpers.evaluation.verdicts import people_wrote_any, verdict_sentence
 
     first = headline_set(report)
     ordered = sorted(report["query_sets"].items(), key=lambda item: item[0] != first)
-    return [verdict_sentence(name, qs) for name, qs in ordered if qs["verdict"]]
+    return [verdict_sentence(name, qs, people_wrote_any(report)) for name, qs in ordered if qs["verdict"]]
 
 
 def verdict_section(paths: RunPaths) -> Section | None:
@@ -78,7 +78,7 @@ def verdict_section(paths: RunPaths) -> Section | None:
         lines.append("No fine-tuned model was compared with its base model in this run.")
     headline = headline_set(report)
     if "gold" in report.get("skipped_query_sets", {}) and sets:
-        lines.append(synthetic_only(report["query_sets"][headline], paths.root.name))
+        lines.append(write_your_own(paths.root.name))
     sets = dict(sorted(sets.items(), key=lambda item: item[0] != headline))
     tables = [[VERDICT_HEADER, *verdict_table(qs)] for qs in sets.values()]
     captions = [f"nDCG@10 on the {query_set_label(name)} ({qs['n_queries']})" for name, qs in sets.items()]
@@ -90,14 +90,11 @@ def verdict_section(paths: RunPaths) -> Section | None:
                    anchor="verdict")
 
 
-def synthetic_only(query_set: dict, run: str) -> str:
-    """Why a verdict on synthetic questions alone is weak, and the 15-minute fix (own gold questions)."""
-    bm25 = query_set["metrics"]["bm25"]["full"]["ndcg@10"]["mean"]
-    return (f"No hand-written questions for these documents: this verdict rests on synthetic questions "
-            f"written from the very chunks they must find, which share their words (BM25 scores {bm25:.3f} "
-            f"on them). For a verdict you can trust, write 40 questions of your own: `python -m helpers "
-            f"gold draft --run {run}`, fill in the file, `python -m helpers gold check --run {run}`, and run "
-            "again.")
+def write_your_own(run: str) -> str:
+    """The 15-minute fix for a run without hand-written questions: write 40 of your own."""
+    return (f"No hand-written questions for these documents. For a verdict you can trust, write 40 questions "
+            f"of your own: `python -m helpers gold draft --run {run}`, fill in the file, `python -m helpers "
+            f"gold check --run {run}`, and run again.")
 
 
 def cost_section(paths: RunPaths) -> Section | None:

@@ -229,6 +229,7 @@ def test_the_terminal_verdict_without_gold_questions_names_the_fix(recorded_run,
     _print_verdicts(report, "my_docs")
     out = capsys.readouterr().out
     assert "Fine-tuned vs base on the test questions" in out and "gold draft --run my_docs" in out
+    assert "all synthetic" in out and "helped at" not in out.split("\n\n")[1]
 
 
 def test_a_malformed_run_gold_file_stops_the_run_before_anything_is_rewritten(tmp_path, monkeypatch, capsys):

@@ -76,7 +76,10 @@ def test_a_verdict_on_synthetic_questions_alone_says_so_and_how_to_do_better(rec
     bm25 = report["query_sets"]["test"]["metrics"]["bm25"]["full"]["ndcg@10"]["mean"]
 
     verdict = write_run_report(recorded_run)[0].read_text().split("\n## ")[1]
-    assert "rests on synthetic questions" in verdict and f"BM25 scores {bm25:.3f}" in verdict
+    first = verdict.split("\n\n")[1]  # the headline sentence: no "helped" on the kit's own questions
+    assert first.startswith("Fine-tuned vs base on the test questions (") and "all synthetic" in first
+    assert "helped" not in first and "; higher on these questions at " in first
+    assert f"BM25 scores {bm25:.3f}" in first and "people ask is unknown" in first
     assert "`python -m helpers gold draft --run smoke`" in verdict
 
 
