@@ -492,12 +492,19 @@ def test_training_sees_no_chunk_of_a_held_out_document(tmp_path):
     assert set(without_chunks) == {chunk_id("doc.pdf", PASSAGES[k][0]) for k in keys[:8]}
 
 
-def recipe_cell() -> str:
-    """The code cell of notebook 03 that builds and trains the recipe by hand."""
+def recipe_cells() -> str:
+    """The code of notebook 03's section "The recipe, as code", up to ``trainer.train()``."""
     import nbformat
 
     notebook = nbformat.read(REPO_ROOT / "notebooks" / "03_finetuning_arctic_embed.ipynb", as_version=4)
-    return next(c.source for c in notebook.cells if c.cell_type == "code" and "trainer.train()" in c.source)
+    start = next(i for i, c in enumerate(notebook.cells) if c.source.startswith("## The recipe, as code"))
+    code = []
+    for cell in notebook.cells[start:]:
+        if cell.cell_type == "code":
+            code.append(cell.source)
+            if "trainer.train()" in cell.source:
+                return "\n".join(code)
+    raise AssertionError("notebook 03 no longer trains the recipe by hand")
 
 
 def test_notebook_03_trains_the_recipe_by_hand_with_the_objects_finetune_builds(tmp_path, tiny_model):
@@ -515,7 +522,7 @@ def test_notebook_03_trains_the_recipe_by_hand_with_the_objects_finetune_builds(
     cfg = tiny_config(max_steps=-1, epochs=1, eval_steps=None)
     scope = {"base": base, "pairs": pairs, "train_config": cfg, "matryoshka_dims": matryoshka_dims,
              "paths": RunPaths(tmp_path)}
-    exec(compile(recipe_cell(), "notebook 03, the recipe", "exec"), scope)
+    exec(compile(recipe_cells(), "notebook 03, the recipe", "exec"), scope)
     trainer = scope["trainer"]
     assert trainer.state.global_step > 0 and any("loss" in row for row in trainer.state.log_history)
     assert any("eval_dim_64_cosine_ndcg@10" in row for row in trainer.state.log_history)
