@@ -25,13 +25,5 @@ echo "Locked $(grep -c '^name = ' uv.lock) packages; constraints.txt pins $(grep
 # the colab extra resolved for Colab's Python 3.13 against the packages Colab has (colab/pip-freeze.gpu.txt):
 # Colab's version of every package it has, its kernel, numpy, pandas, pyarrow, protobuf and torch
 # unmoved, nothing downgraded but the changes helpers/core/colab.py names. torch is Colab's: left out.
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-python3 -m helpers.core.colab resolution-inputs "$work"
-echo torch >"$work/excluded.txt"
-uv pip compile pyproject.toml --quiet --no-config --no-python-downloads --no-build --extra colab \
-  --python-version 3.13 --python-platform x86_64-manylinux_2_35 --constraints "$work/colab-bounds.txt" \
-  --excludes "$work/excluded.txt" --no-header --no-annotate -o "$work/constraints-colab.txt"
-{ echo "# Made by scripts/lock.sh from pyproject.toml's colab extra and colab/pip-freeze.gpu.txt: do not edit."
-  cat "$work/constraints-colab.txt"; } >constraints-colab.txt
+python3 -m helpers.core.colab lock
 echo "constraints-colab.txt pins $(grep -c '==' constraints-colab.txt) for Colab."

@@ -16,6 +16,7 @@ import contextlib
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -29,15 +30,15 @@ COLAB_CONSTRAINTS = config.REPO_ROOT / "constraints-colab.txt"
 COLAB_EXTRA = "colab"  # the kit without the Jupyter stack: Colab's kernel is kept
 # What Colab's runtime itself runs on (its kernel, its arrays and tables, torch and its CUDA libraries):
 # the install leaves these at the version it found, and the lock fails rather than move one.
-PROTECTED = frozenset({"ipykernel", "ipython", "jupyter-client", "jupyter-core", "jupyter-server", "notebook",
-                       "tornado", "pyzmq", "traitlets", "numpy", "pandas", "pyarrow", "protobuf", "setuptools",
-                       "triton"})
+PROTECTED = frozenset({"ipykernel", "ipython", "jupyter-client", "jupyter-core", "jupyter-server",
+                       "notebook", "tornado", "pyzmq", "traitlets", "numpy", "pandas", "pyarrow", "protobuf",
+                       "setuptools", "triton"})
 PROTECTED_PREFIXES = ("torch", "nvidia-", "cuda-")
 # Colab packages the kit needs at another version than Colab's, and why. Every other Colab package may
 # only move up within its major version, and only where a package the kit adds requires it.
 NEEDED_CHANGES = {
     "sentence-transformers": "the kit is written for sentence-transformers 6 (tested with 6.2); Colab has 5",
-    "jiter": "ragas 0.4.3 needs instructor, and every instructor release that takes openai 2 wants jiter<0.15",
+    "jiter": "ragas 0.4.3 needs instructor, and each instructor release that takes openai 2 wants jiter<0.15",
 }
 
 
@@ -167,20 +168,39 @@ def install_kit() -> None:
           f"{installed_version('torch')}, numpy and kernel. No restart needed.")
 
 
-def write_resolution_inputs(folder: Path) -> None:
-    """For scripts/lock.sh: ``colab-bounds.txt`` (resolution_constraints) and ``constraints-colab.txt``
-    (preferred_versions, which uv reads from the output file it is about to rewrite) in ``folder``."""
+def resolve(folder: Path, uv: str = "uv", *extra: str) -> Path:
+    """Resolve the colab extra for Colab (Python 3.13, Linux x86_64, wheels only) against Colab's packages
+    with uv, in ``folder``: within resolution_constraints, from preferred_versions (uv prefers the versions
+    of the output file it rewrites), torch left to Colab. ``extra``: more uv arguments. Returns the file."""
     colab = read_pins(COLAB_FREEZE)
     (folder / "colab-bounds.txt").write_text("\n".join(resolution_constraints(colab)) + "\n")
+    (folder / "excluded.txt").write_text("torch\n")
+    output = folder / COLAB_CONSTRAINTS.name
     preferred = preferred_versions(colab, read_pins(config.REPO_ROOT / "constraints.txt"))
-    (folder / COLAB_CONSTRAINTS.name).write_text("\n".join(preferred) + "\n")
+    output.write_text("\n".join(preferred) + "\n")
+    subprocess.run([uv, "pip", "compile", "pyproject.toml", "--quiet", "--no-config", "--no-python-downloads",
+                    "--no-build", "--extra", COLAB_EXTRA, "--python-version", "3.13",
+                    "--python-platform", "x86_64-manylinux_2_35", "--no-header", "--no-annotate",
+                    "--constraints", str(folder / "colab-bounds.txt"),
+                    "--excludes", str(folder / "excluded.txt"), "-o", str(output), *extra],
+                   check=True, cwd=config.REPO_ROOT)
+    return output
+
+
+def lock(uv: str = "uv") -> None:
+    """Write ``constraints-colab.txt`` anew (scripts/lock.sh)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        resolved = resolve(Path(tmp), uv).read_text()
+    COLAB_CONSTRAINTS.write_text("# Made by scripts/lock.sh (python -m helpers.core.colab lock) from "
+                                 "pyproject.toml's colab extra and colab/pip-freeze.gpu.txt: do not edit.\n"
+                                 + resolved)
 
 
 def main(argv: list[str]) -> None:
     """``python -m helpers.core.colab``: install the kit (the setup cell);
-    ``python -m helpers.core.colab resolution-inputs FOLDER``: write what scripts/lock.sh resolves with."""
-    if argv[:1] == ["resolution-inputs"]:
-        write_resolution_inputs(Path(argv[1]))
+    ``python -m helpers.core.colab lock``: write constraints-colab.txt anew (scripts/lock.sh)."""
+    if argv[:1] == ["lock"]:
+        lock()
     else:
         install_kit()
 

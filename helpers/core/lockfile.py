@@ -7,12 +7,14 @@ setup installs from, torch excepted. Both must agree with ``pyproject.toml``.
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from helpers.core import config
 
@@ -95,3 +97,22 @@ def installed_differences(path: Path | None = None) -> list[tuple[str, str, str]
         if installed != locked:
             out.append((name, installed, locked))
     return out
+
+
+@dataclass
+class Changes:
+    """What an install did to an environment: packages moved (before, after), and those it added."""
+
+    changed: dict[str, tuple[str, str]] = field(default_factory=dict)
+    added: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def downgraded(self) -> dict[str, tuple[str, str]]:
+        """The changed packages whose new version is lower."""
+        return {n: (a, b) for n, (a, b) in self.changed.items() if Version(b) < Version(a)}
+
+
+def version_changes(before: dict[str, str], after: dict[str, str]) -> Changes:
+    """Compare two {package: version} snapshots of one environment (removed packages are not counted)."""
+    changed = {n: (before[n], v) for n, v in sorted(after.items()) if n in before and before[n] != v}
+    return Changes(changed=changed, added={n: v for n, v in sorted(after.items()) if n not in before})
