@@ -102,3 +102,13 @@ def test_the_resolution_keeps_protected_packages_and_bounds_the_others():
         ["bm25s==0.3.16", "jiter==0.14.0", "numpy==2.1.3", "requests==2.32.4", "torch==2.11.0"]
     assert colab.is_protected("Jupyter_Client") and colab.is_protected("nvidia-cudnn-cu12")
     assert not colab.is_protected("sentence-transformers")
+
+
+def test_on_colab_the_doctor_compares_with_the_colab_install(fake_colab, monkeypatch, tmp_path):
+    from helpers import doctor
+
+    pins = tmp_path / "constraints-colab.txt"
+    pins.write_text("packaging==0.0.1\n")
+    monkeypatch.setattr(colab, "COLAB_CONSTRAINTS", pins)
+    check = doctor.lock_check()
+    assert "1 differ: packaging" in check.detail and check.fix == doctor.FIX_COLAB
