@@ -157,8 +157,8 @@ def installed_version(name: str) -> str | None:
 
 
 def install_kit() -> None:
-    """Install the kit for Colab from the repository folder (the working directory), once per runtime:
-    when every pinned package is already there, say so and install nothing."""
+    """Install the kit for Colab from this repository, once per runtime: when every package of
+    ``constraints-colab.txt`` and the kit are already there at those versions, say so and install nothing."""
     if not missing_or_different():
         print("The kit is already installed on this runtime: nothing to do.")
         return
