@@ -19,6 +19,7 @@ OPTIONAL_PACKAGES = {"openai": "llm", "bm25s": "eval", "model2vec": "static", "q
                      "nbval": "dev", "jupyterlab": "notebooks"}
 FIX_INSTALL = 'bash scripts/setup.sh  (installs the locked versions into .venv)'
 FIX_LOCK = 'python -m uv pip install -c constraints.txt -e ".[dev]"  (or pip install, same arguments)'
+FIX_COLAB = "run the notebook's first cell again (the Colab setup installs these versions)"
 SHOWN_DIFFERENCES = 5
 
 
@@ -90,20 +91,23 @@ def llm_check() -> Check:
 
 
 def lock_check() -> Check:
-    """Installed packages at another version than the lock (constraints.txt) was tested with."""
-    from helpers.core import lockfile
+    """Installed packages at another version than the lock (constraints.txt) was tested with; on Colab, than
+    the Colab install's (constraints-colab.txt: Colab's own packages are not the lock's, on purpose)."""
+    from helpers.core import colab, lockfile
 
-    if not lockfile.CONSTRAINTS_FILE.exists():
-        return Check("locked versions", False, f"no {lockfile.CONSTRAINTS_FILE.name} beside the kit",
+    on_colab = colab.on_colab()
+    pins, fix = (colab.COLAB_CONSTRAINTS, FIX_COLAB) if on_colab else (lockfile.CONSTRAINTS_FILE, FIX_LOCK)
+    if not pins.exists():
+        return Check("locked versions", False, f"no {pins.name} beside the kit",
                      required=False, fix="use a clone of the course repository")
-    differences = lockfile.installed_differences()
+    differences = lockfile.installed_differences(pins)
     if not differences:
-        return Check("locked versions", True, f"as in {lockfile.CONSTRAINTS_FILE.name}")
+        return Check("locked versions", True, f"as in {pins.name}")
     shown = ", ".join(f"{name} {installed} (lock {locked})"
                       for name, installed, locked in differences[:SHOWN_DIFFERENCES])
     more = f" and {len(differences) - SHOWN_DIFFERENCES} more" if len(differences) > SHOWN_DIFFERENCES else ""
     return Check("locked versions", False, f"{len(differences)} differ: {shown}{more}", required=False,
-                 fix=FIX_LOCK)
+                 fix=fix)
 
 
 def runs_dir_check() -> Check:

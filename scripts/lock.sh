@@ -20,3 +20,10 @@ args=()
 for name in $torch_only; do args+=(--no-emit-package "$name"); done
 uv export --quiet --frozen --all-extras --no-hashes --no-emit-project "${args[@]}" -o constraints.txt
 echo "Locked $(grep -c '^name = ' uv.lock) packages; constraints.txt pins $(grep -c '==' constraints.txt)."
+
+# constraints-colab.txt: what the notebooks' setup cell installs on Colab (python -m helpers.core.colab),
+# the colab extra resolved for Colab's Python 3.13 against the packages Colab has (colab/pip-freeze.gpu.txt):
+# Colab's version of every package it has, its kernel, numpy, pandas, pyarrow, protobuf and torch
+# unmoved, nothing downgraded but the changes helpers/core/colab.py names. torch is Colab's: left out.
+python3 -m helpers.core.colab lock
+echo "constraints-colab.txt pins $(grep -c '==' constraints-colab.txt) for Colab."

@@ -1,10 +1,12 @@
-"""The notebooks' Colab install cell: it installs from the one dependency list, what it installs covers what
-the notebooks import (themselves and through ``helpers``), and it never installs or upgrades torch."""
+"""The notebooks' Colab install cell: it installs from the one dependency list at the Colab constraints
+(never the lock's), what it installs covers what the notebooks import (themselves and through ``helpers``)
+with what Colab has, and it never moves a package Colab's runtime runs on (torch, numpy, the kernel)."""
 
 from __future__ import annotations
 
 import ast
 import shlex
+import socket
 import sys
 import tomllib
 from importlib import metadata
@@ -14,14 +16,16 @@ import nbformat
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
-from helpers.core import config
+from helpers.core import colab, config
 
 ROOT = config.REPO_ROOT
 PROJECT = "helpers"
 NOTEBOOKS = sorted((ROOT / "notebooks").rglob("[0-9][0-9]_*.ipynb"))
 # Modules a notebook may import that no pip install provides: the kit itself, and Colab's own module.
 NOT_INSTALLED = {PROJECT, "google"}
+COLAB_HAS = set(colab.read_pins(colab.COLAB_FREEZE))
 VALUED_FLAGS = {"-c", "--constraint", "-r", "--requirement"}
 FORBIDDEN_FLAGS = {"-U", "--upgrade", "--upgrade-strategy", "--force-reinstall", "-I", "--ignore-installed"}
 
@@ -39,12 +43,20 @@ def _python(source: str) -> str:
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
 
 
-def pip_install_args(source: str) -> list[list[str]]:
-    """The arguments after ``install`` of every pip install in a cell: subprocess lists and ``!pip`` lines."""
+def _commands(source: str) -> list[list[str]]:
+    """The commands of a cell: the strings of its lists (``subprocess.run([...])``) and its ``!`` lines."""
     commands = [[e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
                 for node in ast.walk(ast.parse(_python(source))) if isinstance(node, ast.List)]
-    commands += [shlex.split(line.lstrip()[1:]) for line in source.splitlines()
-                 if line.lstrip().startswith(("!", "%pip"))]
+    return commands + [shlex.split(line.lstrip()[1:]) for line in source.splitlines()
+                       if line.lstrip().startswith(("!", "%pip"))]
+
+
+def pip_install_args(source: str) -> list[list[str]]:
+    """The arguments after ``install`` of every pip install a cell makes: its subprocess lists and ``!pip``
+    lines, and the install of ``python -m helpers.core.colab`` (colab.install_command)."""
+    commands = _commands(source)
+    if any(words[words.index("-m") + 1:][:1] == [colab.__name__] for words in commands if "-m" in words):
+        commands.append(colab.install_command())
     return [words[words.index("install") + 1:] for words in commands if "pip" in " ".join(words[:3])
             and "install" in words]
 
@@ -138,6 +150,46 @@ def third_party_imports(sources: list[str]) -> set[str]:
     return found - set(sys.stdlib_module_names)
 
 
+def colab_install_problems(args: list[str]) -> list[str]:
+    """What is wrong with a pip install's arguments on Colab: it must take the Colab constraints, and
+    neither name torch nor pull in a package Colab's runtime runs on (the Jupyter stack of ``.[all]``)."""
+    project = _pyproject()
+    declared = {canonicalize_name(Requirement(d).name)
+                for d in [*project["dependencies"], *sum(project["optional-dependencies"].values(), [])]}
+    problems = [f"{flag}: would upgrade Colab's packages" for flag in FORBIDDEN_FLAGS & {a.split("=")[0]
+                                                                                       for a in args}]
+    if constraint_files(args) != [colab.COLAB_CONSTRAINTS.name]:
+        problems.append(f"takes {constraint_files(args)}, not {colab.COLAB_CONSTRAINTS.name}: the lock's "
+                        "versions would replace Colab's kernel, numpy, pandas and torch")
+    for spec in specs(args):
+        extras = local_extras(spec)
+        if extras is None:
+            names = [canonicalize_name(Requirement(spec).name)]
+            problems += [f"{name} is not in pyproject.toml" for name in names if name not in declared]
+        elif unknown := set(extras) - set(project["optional-dependencies"]):
+            problems.append(f"extras {sorted(unknown)} are not in pyproject.toml")
+            names = []
+        else:
+            names = [r.name for r in expand_extras(extras, project["optional-dependencies"])]
+        problems += [f"{spec} installs {name}, Colab's own" for name in names if colab.is_protected(name)]
+    return problems
+
+
+def pinned_off_colab(pins: dict[str, str], colab_versions: dict[str, str]) -> list[str]:
+    """Pins that would move a Colab package the wrong way: a protected one at all, any other down or up a
+    major version, unless helpers.core.colab.NEEDED_CHANGES names it."""
+    problems = []
+    for name, version in sorted(pins.items()):
+        if name not in colab_versions or name in colab.NEEDED_CHANGES:
+            continue
+        old, new = Version(colab.public_version(colab_versions[name])), Version(version)
+        if colab.is_protected(name) and new != old:
+            problems.append(f"protected {name} {old} -> {new}")
+        elif new < old or new.major != old.major:
+            problems.append(f"{name} {old} -> {new}")
+    return problems
+
+
 def installed_by(nb) -> list[Requirement]:
     """What the notebook's setup cell installs, as requirements (the project's extras expanded)."""
     project = _pyproject()
@@ -169,32 +221,52 @@ def test_torch_requirement_keeps_an_installed_torch():
     assert all(s.operator == ">=" for s in torch.specifier), "a pin or a cap would replace Colab's torch"
 
 
+def test_the_colab_checks_reject_the_lock_and_a_moved_protected_package():
+    problems = colab_install_problems(["-q", "-c", "constraints.txt", "-e", ".[all]"])
+    assert any("constraints.txt" in p for p in problems) and any("ipykernel" in p for p in problems)
+    assert colab_install_problems(["-c", "constraints-colab.txt", "torch"]) \
+        == ["torch installs torch, Colab's own"]
+    assert pinned_off_colab({"numpy": "2.4.6", "ipykernel": "7.4.0", "tqdm": "4.60.0", "jiter": "0.14.0"},
+                            {"numpy": "2.1.3", "ipykernel": "6.17.1", "tqdm": "4.67.1", "jiter": "0.16.0"}) \
+        == ["protected ipykernel 6.17.1 -> 7.4.0", "protected numpy 2.1.3 -> 2.4.6", "tqdm 4.67.1 -> 4.60.0"]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT / "notebooks").as_posix())
 def test_install_cell_matches_the_dependency_list(path):
     nb = nbformat.read(path, as_version=4)
     installs = pip_install_args(nb.cells[1].source)
     assert installs, "the setup cell must pip-install the course on Colab"
-    project = _pyproject()
-    declared = {canonicalize_name(Requirement(d).name)
-                for d in [*project["dependencies"], *sum(project["optional-dependencies"].values(), [])]}
     for args in installs:
-        assert not FORBIDDEN_FLAGS & {a.split("=")[0] for a in args}, f"{args}: would upgrade Colab's torch"
-        assert constraint_files(args) == ["constraints.txt"], f"{args}: must install the locked versions"
-        for spec in specs(args):
-            extras = local_extras(spec)
-            if extras is None:
-                name = canonicalize_name(Requirement(spec).name)
-                assert name != "torch", "the install cell must keep Colab's torch"
-                assert name in declared, f"{name} is installed on Colab but not in pyproject.toml"
-            else:
-                unknown = set(extras) - set(project["optional-dependencies"])
-                assert not unknown, f"extras {sorted(unknown)} are not in pyproject.toml"
+        assert not colab_install_problems(args), f"{args}: {colab_install_problems(args)}"
+
+
+def test_colab_constraints_keep_colab_s_packages():
+    assert not pinned_off_colab(colab.read_pins(colab.COLAB_CONSTRAINTS), colab.read_pins(colab.COLAB_FREEZE))
+
+
+def _pypi_reachable() -> bool:
+    try:
+        socket.create_connection(("pypi.org", 443), timeout=3).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_colab_constraints_resolve_for_colab(tmp_path):
+    """The resolution-only install check (a few seconds, network): the colab extra, at constraints-colab.txt,
+    resolves for Colab's Python with every Colab package in its bounds, to exactly that file's pins."""
+    uv = pytest.importorskip("uv", reason="uv is not installed (bash scripts/setup.sh installs it)")
+    if not _pypi_reachable():
+        pytest.skip("PyPI cannot be reached: the Colab resolution is not checked")
+    resolved = colab.resolve(tmp_path, uv.find_uv_bin(), "--constraints", str(colab.COLAB_CONSTRAINTS))
+    assert colab.read_pins(resolved) == colab.read_pins(colab.COLAB_CONSTRAINTS), \
+        "constraints-colab.txt is stale: bash scripts/lock.sh"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT / "notebooks").as_posix())
 def test_install_cell_covers_the_notebooks_imports(path):
     nb = nbformat.read(path, as_version=4)
-    available = closure(installed_by(nb))
+    available = closure(installed_by(nb)) | COLAB_HAS
     providers = metadata.packages_distributions()
     for module in sorted(third_party_imports(_code(nb)) - NOT_INSTALLED):
         dists = {canonicalize_name(d) for d in providers.get(module, [])}

@@ -56,7 +56,7 @@ def _assert_opening(nb, badge_target: str) -> None:
     assert config.COLAB_BADGE_PREFIX + badge_target in first.source, "Colab badge with the repository's URL"
     setup = nb.cells[1].source
     assert "google.colab" in setup and f"github.com/{config.KIT_REPO}" in setup
-    assert "torch" not in setup.split("pip", 1)[-1], "the Colab install must keep Colab's torch"
+    assert '"-m", "helpers.core.colab"' in setup, "the Colab install, which keeps Colab's torch"
     assert any("show_setup()" in c.source for c in nb.cells if c.cell_type == "code")
 
 
@@ -127,3 +127,22 @@ def test_solutions_run_after_the_chapters():
     """pytest collects notebooks/ in name order: chapters first, then solutions/, in one KIT_RUNS_DIR."""
     assert SOLUTIONS and all(p.name < "solutions" for p in NOTEBOOKS)
     assert "tests notebooks" in (ROOT / "scripts" / "test.sh").read_text()
+
+
+def test_readme_links_are_made_from_the_one_repository():
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"https://(?:colab\.research\.google\.com/)?github(?:\.com)?/[^)\s]+", readme)
+    assert len(links) == len(NOTEBOOKS) + len(SOLUTIONS)
+    assert all(link.startswith(config.COLAB_BADGE_PREFIX) for link in links), \
+        "a link to another repository than config.KIT_REPO: python scripts/set_repo.py OWNER/NAME"
+
+
+def test_set_repo_rewrites_the_links_and_nothing_else():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("set_repo", ROOT / "scripts" / "set_repo.py")
+    set_repo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(set_repo)
+    text = ('KIT_REPO = "a/kit"\n[badge](https://colab.research.google.com/github/a/kit/blob/main/x.ipynb)\n'
+            'repo_url = "https://github.com/a/kit"\nsee https://github.com/a/kit-tools')
+    assert set_repo.repoint(text, "a/kit", "me/fork") == text.replace("a/kit", "me/fork", 3)

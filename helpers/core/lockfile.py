@@ -7,12 +7,14 @@ setup installs from, torch excepted. Both must agree with ``pyproject.toml``.
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
+from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.version import Version
 
 from helpers.core import config
 
@@ -20,6 +22,10 @@ LOCK_FILE = config.REPO_ROOT / "uv.lock"
 CONSTRAINTS_FILE = config.REPO_ROOT / "constraints.txt"
 
 ReqKey = tuple[str, frozenset[str], str, str]  # name, extras, specifier, marker
+# Colab's interpreter and platform: every locked package must install there from a wheel.
+COLAB_ENV = {"python_version": "3.13", "python_full_version": "3.13.0", "implementation_name": "cpython",
+             "platform_python_implementation": "CPython", "sys_platform": "linux", "platform_system": "Linux",
+             "platform_machine": "x86_64", "os_name": "posix"}
 
 
 def _key(name: str, extras, specifier: str, marker: str | None) -> ReqKey:
@@ -95,3 +101,56 @@ def installed_differences(path: Path | None = None) -> list[tuple[str, str, str]
         if installed != locked:
             out.append((name, installed, locked))
     return out
+
+
+@dataclass
+class Changes:
+    """What an install did to an environment: packages moved (before, after), and those it added."""
+
+    changed: dict[str, tuple[str, str]] = field(default_factory=dict)
+    added: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def downgraded(self) -> dict[str, tuple[str, str]]:
+        """The changed packages whose new version is lower."""
+        return {n: (a, b) for n, (a, b) in self.changed.items() if Version(b) < Version(a)}
+
+
+def version_changes(before: dict[str, str], after: dict[str, str]) -> Changes:
+    """Compare two {package: version} snapshots of one environment (removed packages are not counted)."""
+    changed = {n: (before[n], v) for n, v in sorted(after.items()) if n in before and before[n] != v}
+    return Changes(changed=changed, added={n: v for n, v in sorted(after.items()) if n not in before})
+
+
+def _applies(marker: str | None, env: dict[str, str]) -> bool:
+    """True when a dependency marker (None: none) holds on ``env``."""
+    return marker is None or Marker(marker).evaluate(env)
+
+
+def needed_packages(lock: dict, env: dict[str, str]) -> list[dict]:
+    """The locked packages some locked package requires on ``env`` (its interpreter and platform)."""
+    edges = [dep for p in lock["package"] for deps in [p.get("dependencies", []),
+                                                      *p.get("optional-dependencies", {}).values()]
+             for dep in deps if _applies(dep.get("marker"), env)]
+    wanted = {(dep["name"], dep.get("version")) for dep in edges}
+    return [p for p in lock["package"] if "editable" not in p["source"]
+            and ((p["name"], p["version"]) in wanted or (p["name"], None) in wanted)
+            and any(_applies(m, env) for m in p.get("resolution-markers", [None]))]
+
+
+def fits(wheel: str, env: dict[str, str]) -> bool:
+    """True when a wheel installs on ``env``'s CPython (its own ABI, abi3 or pure Python; Linux x86_64)."""
+    minor = int(env["python_version"].split(".")[1])
+    for tag in parse_wheel_filename(wheel)[3]:
+        own = tag.interpreter in (f"cp3{minor}", f"py3{minor}", "py3")
+        stable = tag.abi == "abi3" and tag.interpreter.startswith("cp3") and int(tag.interpreter[3:]) <= minor
+        if (own or stable) and (tag.platform == "any" or tag.platform.endswith(env["platform_machine"])
+                                and "linux" in tag.platform):
+            return True
+    return False
+
+
+def without_wheel(lock: dict, env: dict[str, str] = COLAB_ENV) -> list[str]:
+    """``name version`` of each locked package needed on ``env`` that has no wheel for it."""
+    return [f"{p['name']} {p['version']}" for p in needed_packages(lock, env)
+            if not any(fits(w["url"].rsplit("/", 1)[-1], env) for w in p.get("wheels", []))]

@@ -73,3 +73,42 @@ def test_upload_keeps_the_pdfs(fake_colab, tmp_path, capsys):
 def test_upload_of_no_pdf_returns_none(fake_colab, tmp_path):
     fake_colab.files.upload = lambda: {}
     assert colab.upload_pdfs(tmp_path / "my_pdfs") is None
+
+
+def test_install_runs_once_per_runtime(monkeypatch, capsys):
+    runs: list[list[str]] = []
+    monkeypatch.setattr(colab.subprocess, "run", lambda cmd, **kw: runs.append(cmd))
+    monkeypatch.setattr(colab, "missing_or_different", lambda: ["bm25s"])
+    colab.install_kit()
+    assert runs == [colab.install_command()] and "-c" in runs[0] and "constraints-colab.txt" in runs[0]
+    monkeypatch.setattr(colab, "missing_or_different", lambda: [])
+    colab.install_kit()
+    assert len(runs) == 1 and "already installed" in capsys.readouterr().out
+
+
+def test_missing_or_different_names_what_the_colab_constraints_pin_otherwise(monkeypatch, tmp_path):
+    pins = tmp_path / "constraints-colab.txt"
+    pins.write_text("# header\npackaging==0.0.1\nnot-installed-anywhere==1.0\n")
+    monkeypatch.setattr(colab, "COLAB_CONSTRAINTS", pins)
+    assert colab.missing_or_different() == ["not-installed-anywhere", "packaging"]
+
+
+def test_the_resolution_keeps_protected_packages_and_bounds_the_others():
+    colab_versions = {"numpy": "2.1.3", "torch": "2.11.0+cu128", "requests": "2.32.4", "jiter": "0.16.0"}
+    assert colab.resolution_constraints(colab_versions) \
+        == ["numpy==2.1.3", "requests>=2.32.4,<3", "torch==2.11.0"]
+    locked = {"jiter": "0.14.0", "bm25s": "0.3.16", "numpy": "2.5.5"}
+    assert colab.preferred_versions(colab_versions, locked) == \
+        ["bm25s==0.3.16", "jiter==0.14.0", "numpy==2.1.3", "requests==2.32.4", "torch==2.11.0"]
+    assert colab.is_protected("Jupyter_Client") and colab.is_protected("nvidia-cudnn-cu12")
+    assert not colab.is_protected("sentence-transformers")
+
+
+def test_on_colab_the_doctor_compares_with_the_colab_install(fake_colab, monkeypatch, tmp_path):
+    from helpers import doctor
+
+    pins = tmp_path / "constraints-colab.txt"
+    pins.write_text("packaging==0.0.1\n")
+    monkeypatch.setattr(colab, "COLAB_CONSTRAINTS", pins)
+    check = doctor.lock_check()
+    assert "1 differ: packaging" in check.detail and check.fix == doctor.FIX_COLAB

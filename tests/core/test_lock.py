@@ -48,3 +48,24 @@ def test_installed_differences_names_a_package_installed_at_another_version(tmp_
 
 def test_this_environment_matches_the_lock():
     assert lockfile.installed_differences() == [], "reinstall from the lock: bash scripts/setup.sh"
+
+
+def test_every_locked_package_has_a_wheel_for_colab_s_python():
+    assert lockfile.without_wheel(LOCK) == [], "no wheel for Python 3.13 on Linux x86_64 (Colab's)"
+
+
+def test_a_package_without_a_wheel_for_colab_is_named():
+    def package(name: str, wheel: str | None = None, **more) -> dict:
+        wheels = [{"url": f"https://files.example/{wheel}"}] if wheel else []
+        return {"name": name, "version": "1.0", "source": {"registry": "pypi"}, "wheels": wheels, **more}
+
+    lock = {"package": [
+        {"name": "helpers", "version": "0.1.0", "source": {"editable": "."}, "dependencies": [
+            {"name": "old"}, {"name": "pure"}, {"name": "stable"},
+            {"name": "winonly", "marker": "os_name == 'nt'"}]},
+        package("old", "old-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"),
+        package("pure", "pure-1.0-py3-none-any.whl"),
+        package("stable", "stable-1.0-cp39-abi3-manylinux_2_28_x86_64.whl"),
+        package("winonly"),
+    ]}
+    assert lockfile.without_wheel(lock) == ["old 1.0"]
