@@ -1,6 +1,7 @@
-"""Kill the main job anywhere (SIGKILL, also while a checkpoint is written), rerun it, check it recovers.
+"""Kill the main job anywhere (SIGKILL, also while a checkpoint is written), rerun it, check it recovers;
+then break the RAG stage's LLM, disk and Qdrant folder and check each gives one clear line and loses nothing.
 
-    python benchmarks/fault_injection.py [--n 6] [--seed 0] [--budget-s 2400] [--reference-s T]
+    python benchmarks/fault_injection.py [--n 10] [--seed 0] [--budget-s 3600] [--no-rag] [--keep DIR]
 
 A reference run of ``python -m helpers run`` (smoke profile, questions from the loopback fake LLM) gives the
 job's length T. Each trial then starts the job in a fresh run folder and SIGKILLs its process group: at a
@@ -9,6 +10,11 @@ appears, i.e. while the Trainer writes it (even trials). The same command is the
 trial passes when the rerun exits 0 with a report, an eval.json that parses, and every stage recorded as done
 before the kill skipped ("unchanged since the last run"). Trials stop when ``--budget-s`` is spent; the
 table says what each kill hit and what the rerun did. Timings are printed, never asserted.
+
+The RAG faults (``rag_faults``) run ``python -m helpers rag`` (or ``run``) on copies of the reference run:
+hanging answers (rc 1, bounded time), failing answers (counted, and only they asked again), the Qdrant folder
+held by another process, a full disk in the stage (a small tmpfs, as root) and while writing the report;
+after each, the fault is removed and the same command must finish with rc 0.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from helpers.pipeline.stages import STAGE_NAMES  # noqa: E402
-from helpers.testing.fake_llm import FakeLLM  # noqa: E402
+from helpers.testing.fake_llm import FakeLLM, Reply, default_reply, prompt_of  # noqa: E402
 from helpers.training.checkpoints import COMPLETE_MARKER  # noqa: E402
 
 POLL_S = 0.01
@@ -54,9 +61,10 @@ class Trial:
         return not self.problems
 
 
-def start(run: str, runs_dir: Path, env: dict, log: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "helpers", "run", "--run", run, "--runs-dir", str(runs_dir),
-               "--model", "fallback", "--generator", "llm"]
+def start(run: str, runs_dir: Path, env: dict, log: Path, command: str = "run",
+          options: tuple[str, ...] = ()) -> subprocess.Popen:
+    command = [sys.executable, "-m", "helpers", command, "--run", run, "--runs-dir", str(runs_dir),
+               "--model", "fallback", "--generator", "llm", *options]
     with log.open("a") as out:
         return subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -152,15 +160,175 @@ def print_table(trials: list[Trial]) -> None:
         print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)))
 
 
+@dataclass
+class Fault:
+    name: str
+    rc: int | None = None
+    line: str = "-"
+    seconds: float = 0.0
+    rerun_rc: int | None = None
+    rerun_line: str = "-"
+    problems: tuple[str, ...] = ()
+
+
+ANSWER_MARK = "\n\nQuestion: "  # the RAG answer prompt ends with the question
+
+
+def run_command(run: str, runs_dir: Path, env: dict, command: str = "rag",
+                options: tuple[str, ...] = ()) -> tuple[int, str, float]:
+    """Run ``python -m helpers <command>`` on ``run`` to the end: (rc, its output, seconds)."""
+    log = runs_dir / f"{run}.{command}.log"
+    log.unlink(missing_ok=True)
+    started = time.monotonic()
+    rc = start(run, runs_dir, env, log, command, options).wait()
+    return rc, log.read_text(), time.monotonic() - started
+
+
+def key_line(out: str, *marks: str) -> str:
+    """The first line of ``out`` holding one of ``marks`` (what the user is told), else its last line."""
+    lines = out.strip().splitlines()
+    return next((line for line in lines for mark in marks if mark in line), lines[-1] if lines else "")
+
+
+def copy_run(runs_dir: Path, name: str, target: Path | None = None) -> Path:
+    """The reference run without its RAG results, answers and index: the rag stage must run again."""
+    source, folder = runs_dir / "reference", (target or runs_dir) / name
+    left_out = {"qdrant", "rag_answers", "rag_eval.json", "report.md", "report.html", ".run.lock"}
+
+    def ignore(where: str, names: list[str]) -> list[str]:  # at the top and in stages/ only (not pairs/)
+        here = Path(where)
+        return [n for n in names if (here == source and n in left_out) or (here.name == "stages" and
+                                                                           n == "rag.json")]
+
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(source, folder, ignore=ignore)
+    return folder
+
+
+def hanging_answers(runs_dir: Path, env: dict, llm: FakeLLM) -> Fault:
+    fault = Fault("hanging answers (timeout 1 s, 2 attempts)")
+    copy_run(runs_dir, "hang")
+    llm.responder = lambda body, attempt: (Reply("late", delay_s=5) if ANSWER_MARK in prompt_of(body)
+                                           else default_reply(body, attempt))
+    fault.rc, out, fault.seconds = run_command("hang", runs_dir, env, options=(
+        "--llm-timeout", "1", "--llm-attempts", "2"))
+    fault.line = key_line(out, "Error:")
+    if fault.rc != 1 or "produced nothing usable" not in out:
+        fault.problems += (f"expected rc 1 and 'produced nothing usable', got rc {fault.rc}",)
+    llm.responder = default_reply
+    fault.rerun_rc, out, _ = run_command("hang", runs_dir, env)
+    fault.rerun_line = key_line(out, "RAG answers")
+    if fault.rerun_rc != 0 or "[rag] last run incomplete" not in out or "RAG answers: all" not in out:
+        fault.problems += (f"the rerun did not retry and answer everything (rc {fault.rerun_rc})",)
+    return fault
+
+
+def failing_answers(runs_dir: Path, env: dict, llm: FakeLLM) -> Fault:
+    fault = Fault("failing answers (HTTP 500 on some questions)")
+    copy_run(runs_dir, "flaky")
+
+    def flaky(body: dict, attempt: int) -> Reply:
+        prompt = prompt_of(body)
+        failing = ANSWER_MARK in prompt and len(prompt.rsplit(ANSWER_MARK, 1)[1]) % 3 == 0
+        return Reply("down", status=500) if failing else default_reply(body, attempt)
+
+    llm.responder = flaky
+    fault.rc, out, fault.seconds = run_command("flaky", runs_dir, env, options=("--llm-attempts", "2"))
+    fault.line = key_line(out, "RAG answers failed")
+    failed = re.search(r"(\d+) of (\d+) RAG answers failed", out)
+    if fault.rc != 0 or not failed:
+        fault.problems += (f"expected rc 0 and a count of failed answers, got rc {fault.rc}",)
+    llm.responder = default_reply
+    before = llm.count(ANSWER_MARK)
+    fault.rerun_rc, out, _ = run_command("flaky", runs_dir, env)
+    asked = llm.count(ANSWER_MARK) - before
+    fault.rerun_line = f"{asked} answers asked again; " + key_line(out, "RAG answers")
+    if fault.rerun_rc != 0 or not failed or not 0 < asked <= int(failed[1]):
+        fault.problems += (f"the rerun asked {asked} answers, not just the failed ones",)
+    return fault
+
+
+def busy_qdrant(runs_dir: Path, env: dict) -> Fault:
+    fault = Fault("Qdrant folder held by another process")
+    folder = copy_run(runs_dir, "busy") / "qdrant"
+    folder.mkdir()
+    hold = (f"import time\nfrom qdrant_client import QdrantClient\nc = QdrantClient(path={str(folder)!r})\n"
+            "print('open', flush=True)\ntime.sleep(600)")
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        holder.stdout.readline()
+        fault.rc, out, fault.seconds = run_command("busy", runs_dir, env)
+    finally:
+        holder.kill()
+        holder.wait()
+    fault.line = key_line(out, "Error:")
+    if fault.rc != 2 or "is open in another process" not in out or "Traceback" in out:
+        fault.problems += (f"expected rc 2 and one clear line, got rc {fault.rc}",)
+    fault.rerun_rc, out, _ = run_command("busy", runs_dir, env)
+    fault.rerun_line = key_line(out, "RAG answers")
+    if fault.rerun_rc != 0:
+        fault.problems += (f"the rerun failed (rc {fault.rerun_rc})",)
+    return fault
+
+
+def full_disk(runs_dir: Path, env: dict, command: str) -> Fault:
+    """``command`` on a copy of the run in a tmpfs with little room: rc 2 naming that folder; then room is
+    made and the same command finishes."""
+    fault = Fault(f"disk full in {'the rag stage' if command == 'rag' else 'the report writer'}")
+    disk = runs_dir / f"disk-{command}"
+    disk.mkdir(exist_ok=True)
+    room = 2 * sum(f.stat().st_size for f in (runs_dir / "reference").rglob("*") if f.is_file())
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={room}", "tmpfs", str(disk)],
+                      capture_output=True).returncode:
+        fault.problems += ("skipped: a tmpfs could not be mounted (needs root)",)
+        return fault
+    try:
+        run = copy_run(runs_dir, "full", disk)
+        if command == "run":  # the stages are done: only the report is left to write, on a full disk
+            assert run_command("full", disk, env)[0] == 0
+            (run / "report.md").unlink()
+            (run / "report.html").unlink()
+        used = shutil.disk_usage(disk).used
+        subprocess.run(["mount", "-o", f"remount,size={used + 64 * 2**10}", str(disk)], check=True)
+        fault.rc, out, fault.seconds = run_command("full", disk, env, command)
+        fault.line = key_line(out, "Error:")
+        if fault.rc != 2 or f"The disk is full at {disk}" not in out or "Traceback" in out:
+            fault.problems += (f"expected rc 2 and the full disk named at {disk}, got rc {fault.rc}",)
+        subprocess.run(["mount", "-o", f"remount,size={room}", str(disk)], check=True)
+        fault.rerun_rc, out, _ = run_command("full", disk, env, command)
+        fault.rerun_line = key_line(out, "RAG answers", "Report:")
+        if fault.rerun_rc != 0 or not (run / "report.html").is_file():
+            fault.problems += (f"the rerun with room failed (rc {fault.rerun_rc})",)
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+    return fault
+
+
+def rag_faults(runs_dir: Path, env: dict, llm: FakeLLM) -> list[Fault]:
+    """Every RAG-stage and report fault, each on its own copy of the reference run."""
+    faults = [hanging_answers(runs_dir, env, llm), failing_answers(runs_dir, env, llm),
+              busy_qdrant(runs_dir, env), full_disk(runs_dir, env, "rag"), full_disk(runs_dir, env, "run")]
+    for fault in faults:
+        print(f"{fault.name}: {'ok' if not fault.problems else 'FAILED: ' + '; '.join(fault.problems)}",
+              flush=True)
+    return faults
+
+
+def print_faults(faults: list[Fault]) -> None:
+    for f in faults:
+        print(f"- {f.name}: rc {f.rc} in {f.seconds:.0f} s, said: {f.line.strip()}\n"
+              f"  after the fix: rc {f.rerun_rc}, {f.rerun_line.strip()}"
+              + ("" if not f.problems else f"\n  PROBLEMS: {'; '.join(f.problems)}"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=6, help="kills, alternating mid-checkpoint and random")
+    parser.add_argument("--n", type=int, default=10, help="kills, alternating mid-checkpoint and random")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--budget-s", type=float, default=2400, help="no new trial starts after this")
-    parser.add_argument("--reference-s", type=float, default=None,
-                        help="the job's length from an earlier reference run (skips the reference run)")
+    parser.add_argument("--budget-s", type=float, default=3600, help="no new kill starts after this")
     parser.add_argument("--keep", type=Path, default=None, help="keep the runs and logs in this folder")
+    parser.add_argument("--no-rag", action="store_true", help="leave out the RAG-stage faults")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
@@ -171,13 +339,10 @@ def main() -> None:
         env = os.environ | {"KIT_PROFILE": "smoke", "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1",
                             "KIT_LLM_BASE_URL": llm.base_url, "KIT_LLM_MODEL": "fake", "MPLBACKEND": "Agg",
                             "PYTHONPATH": str(REPO)}
-        if args.reference_s:
-            reference_s = args.reference_s
-            print(f"Reference run: {reference_s:.0f} s (given)", flush=True)
-        else:
-            reference_s, stages = reference_run(runs_dir, env)
-            print(f"Reference run: {reference_s:.0f} s ("
-                  + ", ".join(f"{name} {s:.0f} s" for name, s in stages.items()) + ")", flush=True)
+        reference_s, stages = reference_run(runs_dir, env)
+        print(f"Reference run: {reference_s:.0f} s ("
+              + ", ".join(f"{name} {s:.0f} s" for name, s in stages.items()) + ")", flush=True)
+        faults = [] if args.no_rag else rag_faults(runs_dir, env, llm)
         trials = []
         for i in range(args.n):
             if time.monotonic() - began > args.budget_s:
@@ -189,9 +354,14 @@ def main() -> None:
     print()
     print_table(trials)
     passed = sum(t.ok for t in trials)
-    print(f"\n{passed} of {len(trials)} killed runs recovered (N = {len(trials)}); load: "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {time.monotonic() - began:.0f} s in all.")
-    raise SystemExit(0 if passed == len(trials) else 1)
+    if faults:
+        print("\nRAG-stage and report faults:")
+        print_faults(faults)
+    faults_ok = sum(not f.problems for f in faults)
+    print(f"\n{passed} of {len(trials)} killed runs recovered (N = {len(trials)}); {faults_ok} of "
+          f"{len(faults)} faults gave one clear line and recovered; load: {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs; {time.monotonic() - began:.0f} s in all.")
+    raise SystemExit(0 if passed == len(trials) and faults_ok == len(faults) else 1)
 
 
 if __name__ == "__main__":
