@@ -225,6 +225,7 @@ def check_run_gold(paths: config.RunPaths) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    console.set_verbose(args.verbose)  # first: tqdm, imported below, reads whether to draw bars once
     from helpers.core.io import read_json
     from helpers.pipeline.run_report import write_run_report
     from helpers.pipeline.runlock import run_lock
@@ -233,7 +234,6 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.profile:  # stage modules read the profile from the environment too
         os.environ[config.PROFILE_ENV] = args.profile
-    console.bars_in_terminals_only()
     _set_llm_limits(args)
     preflight(args)
     settings = RunSettings(pdf_dir=args.pdfs, model_id=args.model, profile=config.get_profile(args.profile),
@@ -243,7 +243,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"Run {settings.paths.root} | profile {settings.profile.name} | PDFs {settings.pdf_dir}")
     started = time.perf_counter()
     with run_lock(settings.paths.root):  # before the libraries load: a busy folder is said at once
-        console.set_verbose(args.verbose)
+        console.quiet_libraries()
         check_run_gold(settings.paths)
         summaries = run_all(stages, settings)
         with disk_full_advice(settings.paths.root, MIN_FREE_BYTES, "the report"):

@@ -35,10 +35,10 @@ def verbose() -> bool:
 
 def set_verbose(on: bool) -> None:
     """Show everything (``on``) or the kit's own lines only, here and in the processes this one starts
-    (progress bars then only in a terminal: set before tqdm is imported, which reads its settings once)."""
+    (progress bars then only in a terminal). Call it before anything imports tqdm, which reads its
+    settings once; ``quiet_libraries`` then lowers the libraries' own output when they are loaded."""
     os.environ[VERBOSE_ENV] = "1" if on else "0"
     bars_in_terminals_only()
-    quiet_libraries()
 
 
 def quiet_libraries() -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from helpers import cli, doctor
 from helpers.core import lockfile
+from helpers.core.config import REPO_ROOT
 from helpers.pipeline.stages import STAGE_NAMES
 
 
@@ -302,3 +303,23 @@ def test_a_busy_qdrant_folder_is_one_clear_error(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert f"Error: The Qdrant index folder {tmp_path / 'r' / 'qdrant'} is open in another process" in out
     assert "Traceback" not in out
+
+
+def test_progress_bars_are_set_before_any_library_draws_one(tmp_path):
+    """In a log file (not a terminal) the libraries' bars are off only if that is set before tqdm is first
+    imported (it reads its settings once); a stage module imported by the CLI loads tqdm."""
+    script = f"""
+import sys
+from helpers import cli
+from helpers.core import console
+
+def record(on):
+    print("tqdm loaded before the bars were set:", "tqdm" in sys.modules)
+    raise SystemExit(0)
+
+console.set_verbose = record
+cli.main(["rag", "--runs-dir", {str(tmp_path)!r}, "--run", "r"])
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT,
+                          timeout=300)
+    assert "tqdm loaded before the bars were set: False" in done.stdout, done.stdout + done.stderr[-2000:]
