@@ -3,6 +3,7 @@ could see at all (the smallest difference each query set detects, from its paire
 
 from __future__ import annotations
 
+from helpers.evaluation.numbers import interval, number
 from helpers.evaluation.systems import BASE, BM25, FINETUNED, GOLD_UNSEEN, HEADLINE, query_set_label
 
 VERDICT_HEADER = ["dims", "base", "fine-tuned", "difference", "95% interval", "detectable", "verdict"]
@@ -90,22 +91,3 @@ def _mean(metrics: dict, system: str, dim: str) -> float | None:
         return metrics[system][dim][HEADLINE]["mean"]
     except KeyError:
         return None
-
-
-def number(value: float | None, signed: bool = False) -> str:
-    """A score or difference at 3 places (``+0.093``; ``0.000``, never ``-0.000``); empty for None."""
-    if value is None:
-        return ""
-    if signed and abs(value) < 0.0005:
-        return "0.000"
-    return f"{value:+.3f}" if signed else f"{value:.3f}"
-
-
-def interval(low: float | None, high: float | None) -> str:
-    """``-0.011 to +0.058``; empty when unknown."""
-    return "" if low is None or high is None else f"{number(low, True)} to {number(high, True)}"
-
-
-def p_value(p: float) -> str:
-    """``< 0.001``, else three places (``0.090``, ``1.000``)."""
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"

@@ -7,8 +7,8 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from helpers.evaluation.numbers import interval, number, p_value
 from helpers.evaluation.systems import BM25, FINETUNED, HEADLINE, NO_DIM
-from helpers.evaluation.verdicts import interval, number, p_value
 
 TABLE_METRICS = (HEADLINE, "mrr@10", "recall@10", "accuracy@1")
 SPEED_COLUMN = "encode sentences/s"
