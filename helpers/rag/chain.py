@@ -41,8 +41,8 @@ class QdrantFolderBusy(FolderBusyError):
     def __init__(self, folder: Path | str):
         super().__init__(
             f"The Qdrant index folder {folder} is open in another process (a notebook 05 kernel, or another "
-            "run): close it there (run notebook 05's last cell, or restart that kernel), or point QDRANT_URL "
-            "at a Qdrant server, and run the same command again.")
+            "run): close it there (notebook 05's \"Close the index\" cell, or restart that kernel), or point "
+            "QDRANT_URL at a Qdrant server, and run the same command again.")
 
 
 class ModelEmbeddings(HuggingFaceEmbeddings):
