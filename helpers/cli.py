@@ -30,7 +30,7 @@ WHOLE_MESSAGE_ERRORS = (GoldFormatError,)
 
 DESCRIPTION = """Fine-tune an embedding model on your own PDFs, headless.
 
-  python -m helpers run                 all stages on the sample corpus (offline defaults)
+  python -m helpers run                 all stages on the course corpus, the Debian FAQ (offline defaults)
   python -m helpers run --pdfs my_pdfs  the same on your own folder of PDFs
   python -m helpers doctor              what this machine has, and what is missing
 
@@ -66,8 +66,8 @@ def _add_gold_commands(gold: argparse.ArgumentParser) -> None:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--pdfs", type=Path, default=config.SAMPLE_CORPUS_DIR,
-                   help="folder (or one file) of PDFs (default: the bundled sample corpus)")
+    p.add_argument("--pdfs", type=Path, default=config.COURSE_CORPUS_DIR,
+                   help="folder (or one file) of PDFs (default: the course corpus, the Debian FAQ)")
     p.add_argument("--model", default=None,
                    help=f"base model: a preset ({', '.join(presets.PRESETS)}), any hub id or a local folder "
                         f"(default: ${presets.MODEL_ENV} or {presets.DEFAULT_PRESET}; offline, hub models "
@@ -197,13 +197,12 @@ def _stage_row(name: str, summary: dict, output: Path | None, root: Path) -> lis
 def _print_verdicts(report: dict, run: str) -> None:
     """Per query set: the verdict in words, then fine-tuned vs base nDCG@10 at every dimension; without
     gold questions, why the verdict is weak and how to do better."""
-    from helpers.evaluation.verdicts import VERDICT_HEADER, people_wrote_any, verdict_sentence, verdict_table
+    from helpers.evaluation.verdicts import VERDICT_HEADER, verdict_sentences, verdict_sets, verdict_table
     from helpers.pipeline.run_report import write_your_own
 
-    for name, query_set in report["query_sets"].items():
-        if query_set.get("verdict"):
-            print(f"\n{verdict_sentence(name, query_set, people_wrote_any(report))}")
-            print(console.table(VERDICT_HEADER, verdict_table(query_set)))
+    for sentence, query_set in zip(verdict_sentences(report), verdict_sets(report).values(), strict=True):
+        print(f"\n{sentence}")
+        print(console.table(VERDICT_HEADER, verdict_table(query_set)))
     if "gold" in report.get("skipped_query_sets", {}) and "test" in report["query_sets"]:
         print(f"\n{write_your_own(run)}")
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from helpers.chunking.pdfs import document_texts, load_pdfs
+from helpers.core.gold import CORPUS_GOLD_FILENAME, copy_corpus_gold
 from helpers.core.io import read_jsonl, write_json, write_jsonl
 from helpers.core.schema import Chunk, Page
 
@@ -400,8 +401,9 @@ def build_chunks(pdf_dir: Path, out_path: Path, strategy: str = "structure", tok
                  chunk_size: int | None = None, chunk_overlap: int | None = None) -> dict:
     """The chunking stage: load and clean the PDFs, chunk, filter, save; return (and save) a summary.
 
-    Beside the chunks it writes the summary as ``<out_path stem>.report.json`` and a histogram of
-    tokens per chunk as ``<out_path stem>.lengths.png``.
+    Beside the chunks it writes the summary as ``<out_path stem>.report.json``, a histogram of
+    tokens per chunk as ``<out_path stem>.lengths.png`` and, when the folder carries gold questions
+    (``gold_questions.jsonl``, people's questions on these PDFs), a copy the evaluation reads.
     """
     import matplotlib.pyplot as plt
 
@@ -414,6 +416,7 @@ def build_chunks(pdf_dir: Path, out_path: Path, strategy: str = "structure", tok
     save_chunks(kept, out_path)
     size, overlap = resolve_sizes(strategy, chunk_size, chunk_overlap)
     plot = out_path.with_name(f"{out_path.stem}.lengths.png")
+    gold = copy_corpus_gold(pdf_dir, out_path.with_name(CORPUS_GOLD_FILENAME))
     summary = {
         "documents": len({p.source for p in loaded.pages}), "pages": len(loaded.pages),
         "problems": [str(p) for p in loaded.problems], "chunks": len(kept), "dropped": dropped,
@@ -421,11 +424,12 @@ def build_chunks(pdf_dir: Path, out_path: Path, strategy: str = "structure", tok
         "settings": {"chunk_size": size, "chunk_overlap": overlap,
                      "unit": "characters" if strategy == "recursive" else "tokens",
                      "max_tokens": budget.max_tokens, "tokenizer": budget.tokenizer.name_or_path},
-        "plot": plot.name,
+        "plot": plot.name, "gold_questions": gold,
     }
     write_json(out_path.with_name(f"{out_path.stem}.report.json"), summary)
     plt.close(plot_chunk_lengths({strategy: kept}, budget.passage_limit, plot))
-    print(f"{len(kept)} chunks ({strategy}) -> {out_path}; dropped {dropped or 'none'}")
+    print(f"{len(kept)} chunks ({strategy}) -> {out_path}; dropped {dropped or 'none'}"
+          + (f"; {gold} gold questions came with the PDFs" if gold else ""))
     return summary
 
 

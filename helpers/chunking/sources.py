@@ -1,6 +1,6 @@
 """Fetch the real public-domain PDFs listed in ``data/sources.json``.
 
-Optional: the course runs start to finish on the bundled sample corpus (``data/sample``). These
+Optional: the course runs start to finish on the bundled course corpus (``data/debian-faq``). These
 downloads give a learner a larger, real corpus when the network is there::
 
     from helpers.chunking.sources import download_sources
@@ -28,7 +28,7 @@ DOWNLOADS_DIR = DATA_DIR / "downloads"
 USER_AGENT = "embedding-course-kit/0.1 (python urllib)"
 MAX_BYTES = 200 * 1024 * 1024
 OFFLINE_HINT = (
-    "You do not need these files to follow the course: use the bundled sample corpus in data/sample/ "
+    "You do not need these files to follow the course: use the bundled course corpus in data/debian-faq/ "
     "(the default), or bring your own PDFs - put them in a folder and pass it with --pdfs "
     "(on Colab: upload them with the Files panel or google.colab.files.upload(), or mount Google Drive)."
 )

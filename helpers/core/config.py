@@ -16,7 +16,8 @@ from helpers.core import presets
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = Path(os.environ.get("KIT_DATA_DIR", REPO_ROOT / "data"))
-SAMPLE_CORPUS_DIR = DATA_DIR / "sample"
+COURSE_CORPUS_DIR = DATA_DIR / "debian-faq"  # the course's PDFs: the Debian FAQ, its questions as gold
+SAMPLE_CORPUS_DIR = DATA_DIR / "sample"  # the Larkspur handbook: hard PDFs, and a collection never trained on
 RUNS_ENV = "KIT_RUNS_DIR"
 RUNS_DIR = Path(os.environ.get(RUNS_ENV, REPO_ROOT / "runs"))
 _USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")

@@ -28,7 +28,8 @@ from helpers.core.config import SAMPLE_CORPUS_DIR
 from helpers.core.schema import Chunk
 
 GOLD_PATH = SAMPLE_CORPUS_DIR / "gold_questions.jsonl"
-QUESTION_TYPES = ("keyword", "paraphrase", "factoid", "multi_section", "unanswerable")
+# faq: a question a person asked, an FAQ heading (the course corpus's gold questions)
+QUESTION_TYPES = ("keyword", "paraphrase", "factoid", "multi_section", "unanswerable", "faq")
 MIN_BLOCK_WORDS = 3  # word runs shorter than this are coincidences, not evidence
 MAX_GAP_WORDS = 40  # a running header, footer or footnote may interrupt a quote by this much
 
@@ -54,14 +55,29 @@ class GoldQuestion:
 
 
 # ---------------------------------------------------------------------------------------- loading
-RUN_GOLD_FILENAME = "gold_questions.jsonl"  # a run's own gold set (``helpers gold draft``), else the sample's
+RUN_GOLD_FILENAME = "gold_questions.jsonl"  # a run's own gold set (``helpers gold draft``)
+CORPUS_GOLD_FILENAME = "corpus_gold_questions.jsonl"  # the gold set that came with the run's PDFs
 
 
 def gold_path(run_root: Path | str | None = None) -> Path:
     """The gold set a run is evaluated on: ``<run>/gold_questions.jsonl`` when the user wrote one, else the
-    sample corpus's."""
-    own = Path(run_root) / RUN_GOLD_FILENAME if run_root else None
-    return own if own is not None and own.is_file() else GOLD_PATH
+    one that came with its PDF folder (copied by the chunking stage), else the sample corpus's."""
+    for name in (RUN_GOLD_FILENAME, CORPUS_GOLD_FILENAME) if run_root else ():
+        if (Path(run_root) / name).is_file():
+            return Path(run_root) / name
+    return GOLD_PATH
+
+
+def copy_corpus_gold(pdf_dir: Path | str, dest: Path) -> int:
+    """Copy the gold questions a PDF folder carries (``<pdf_dir>/gold_questions.jsonl``) to ``dest`` and
+    return how many there are; 0 (and ``dest`` removed) when the folder has none."""
+    source = Path(pdf_dir) / RUN_GOLD_FILENAME
+    if not source.is_file():
+        dest.unlink(missing_ok=True)
+        return 0
+    questions = load_gold(source)
+    dest.write_bytes(source.read_bytes())
+    return len(questions)
 
 
 def load_gold(path: Path | str | None = None, chunks: Iterable[ChunkLike] | None = None
@@ -305,4 +321,4 @@ def load_run_gold(run_root: Path | str, chunks: Iterable[ChunkLike]) -> list[Gol
     """The gold set of a run (see :func:`gold_path`); the user's own file is checked against the chunks
     too, so a quote that matches nothing is an error rather than a silently dropped question."""
     path = gold_path(run_root)
-    return load_gold(path, chunks if path != GOLD_PATH else None)
+    return load_gold(path, chunks if path.name == RUN_GOLD_FILENAME and path != GOLD_PATH else None)

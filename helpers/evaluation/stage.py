@@ -145,12 +145,14 @@ def metric_table(run: SystemRun, seed: int = 0) -> dict:
 
 
 def paired_tests(runs: dict[str, SystemRun]) -> list[dict]:
-    """Fine-tuned vs base at every shared dimension, and fine-tuned vs BM25, on per-query ndcg@10."""
+    """Fine-tuned vs base and vs the rotated base (what training alone did) at every shared dimension, and
+    fine-tuned vs BM25, on per-query ndcg@10."""
     if FINETUNED not in runs:
         return []
     tuned = runs[FINETUNED].per_query
     full = next(iter(tuned))  # dimensions are stored largest first
-    pairs = [(BASE, dim, dim) for dim in tuned if BASE in runs and dim in runs[BASE].per_query]
+    pairs = [(other, dim, dim) for other in (BASE, BASE_ROTATED) if other in runs
+             for dim in tuned if dim in runs[other].per_query]
     pairs.append((BM25, NO_DIM, full))
     return [{"a": other, "b": FINETUNED, "dim": dim, "metric": HEADLINE,
              **paired_test(runs[other].per_query[other_dim][HEADLINE], tuned[dim][HEADLINE], alpha=ALPHA)}

@@ -16,7 +16,7 @@ def missing_artifacts(paths: config.RunPaths, upto: str) -> list[str]:
 
 
 def ensure_artifacts(paths: config.RunPaths, upto: str) -> None:
-    """Make what the earlier notebooks leave on disk, up to ``upto``, where it is missing (sample corpus).
+    """Make what the earlier notebooks leave on disk, up to ``upto``, where it is missing (course corpus).
 
     Free when the chapters have run: an artifact already there is kept.
     """
@@ -25,7 +25,7 @@ def ensure_artifacts(paths: config.RunPaths, upto: str) -> None:
         if name == "chunks":
             from helpers.chunking.chunkers import build_chunks
 
-            build_chunks(config.SAMPLE_CORPUS_DIR, paths.chunks)
+            build_chunks(config.COURSE_CORPUS_DIR, paths.chunks)
         elif name == "pairs":
             from helpers.questions.generate import build_pairs
 

@@ -46,32 +46,22 @@ def frame_table(frame) -> Table:
     ]
 
 
-def headline_set(report: dict) -> str:
-    """The query set the verdict leads with: hand-written gold questions when there are, else the first."""
-    sets = [name for name, qs in report["query_sets"].items() if qs.get("verdict")]
-    sets = sets or list(report["query_sets"])
-    return "gold" if "gold" in sets else sets[0]
-
-
-def evaluation_verdicts(report: dict) -> list[str]:
-    """One sentence per query set, the headline set first: did fine-tuning beat the base model, dimension
-    by dimension, and the smallest difference the set could detect."""
-    from helpers.evaluation.verdicts import people_wrote_any, verdict_sentence
-
-    first = headline_set(report)
-    ordered = sorted(report["query_sets"].items(), key=lambda item: item[0] != first)
-    return [verdict_sentence(name, qs, people_wrote_any(report)) for name, qs in ordered if qs["verdict"]]
-
-
 def verdict_section(paths: RunPaths) -> Section | None:
     """The verdict per query set and dimension, with intervals and detectable differences, and the plot."""
     if not paths.eval.exists():
         return None
-    from helpers.evaluation.verdicts import VERDICT_HEADER, verdict_table
+    from helpers.evaluation.verdicts import (
+        VERDICT_HEADER,
+        VERDICT_NOTE,
+        headline_set,
+        verdict_sentences,
+        verdict_sets,
+        verdict_table,
+    )
 
     report = read_json(paths.eval)
-    sets = {name: qs for name, qs in report["query_sets"].items() if qs.get("verdict")}
-    lines = evaluation_verdicts(report)
+    sets = verdict_sets(report)
+    lines = verdict_sentences(report)
     if report.get("disagreement"):
         lines.append(report["disagreement"])
     if not sets:
@@ -79,12 +69,10 @@ def verdict_section(paths: RunPaths) -> Section | None:
     headline = headline_set(report)
     if "gold" in report.get("skipped_query_sets", {}) and sets:
         lines.append(write_your_own(paths.root.name))
-    sets = dict(sorted(sets.items(), key=lambda item: item[0] != headline))
     tables = [[VERDICT_HEADER, *verdict_table(qs)] for qs in sets.values()]
     captions = [f"nDCG@10 on the {query_set_label(name)} ({qs['n_queries']})" for name, qs in sets.items()]
     if sets:
-        lines.append("In the tables: the difference is fine-tuned minus base with its 95% interval; "
-                     "detectable is the smallest change these questions would show 4 times in 5 (80% power).")
+        lines.append(VERDICT_NOTE)
     plot = paths.plots / f"ndcg_at_10_vs_dim_{headline}.png"
     return Section("Verdict: did fine-tuning help?", "\n\n".join(lines), tables, [plot], captions,
                    anchor="verdict")
@@ -138,6 +126,7 @@ def retrieval_section(paths: RunPaths) -> Section | None:
     if not paths.eval.exists():
         return None
     from helpers.evaluation.retention import retention_frame, retention_summary
+    from helpers.evaluation.verdicts import headline_set
     from helpers.evaluation.views import metrics_frame, paired_frame, storage_frame
 
     report = read_json(paths.eval)

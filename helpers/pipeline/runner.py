@@ -18,7 +18,7 @@ from helpers.core.io import read_json, write_json
 class RunSettings:
     """What a user chooses for one run (the CLI's options)."""
 
-    pdf_dir: Path = config.SAMPLE_CORPUS_DIR
+    pdf_dir: Path = config.COURSE_CORPUS_DIR
     model_id: str | None = None
     profile: config.Profile = field(default_factory=config.get_profile)
     run: str | None = None

@@ -538,7 +538,8 @@ def describe_validation(validation, searched: dict[str, str], corpus: dict[str, 
 
 
 def _describe_model_card(model, loaded, pairs) -> None:
-    """Never ask the hub about the base model when it was not loaded from there; name the data source."""
+    """Never ask the hub about the base model when it was not loaded from there; name the data source; the
+    card's widget shows three training pairs (set here, the library would sample them behind a progress bar)."""
     card = model.model_card_data
     card.local_files_only = loaded.reason != "from the hub"
     if loaded.preset.source == "hub":
@@ -546,6 +547,8 @@ def _describe_model_card(model, loaded, pairs) -> None:
     train = pairs["train"]
     generators = ", ".join(sorted(set(train["generator"]))) if "generator" in train.column_names else ""
     card.train_datasets = [{"name": f"question-chunk pairs ({generators or 'unlabelled'})"}]
+    card.widget = [{"source_sentence": row["anchor"], "sentences": [row["positive"]]}
+                   for row in train.select(range(min(3, len(train))))]
     card.add_tags(["matryoshka", "course-kit"])
 
 

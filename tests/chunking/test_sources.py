@@ -87,7 +87,7 @@ def test_a_non_pdf_is_deleted_and_reported(server, tmp_path, capsys):
     assert sorted(p.name for p in dest.iterdir()) == ["good.pdf"], "nothing else kept, no temporary files"
     err = capsys.readouterr().err
     assert "html (" in err and "broken (" in err and "not return a readable PDF" in err
-    assert "data/sample" in err
+    assert "data/debian-faq" in err
 
 
 def test_mirrors_are_tried_in_order(server, tmp_path):
@@ -113,7 +113,7 @@ def test_offline_gives_one_clear_message(tmp_path):
         download_sources(tmp_path / "d", timeout=2, manifest=manifest, quiet=True)
     message = str(info.value)
     assert "cannot reach" in message and "a (" in message and "b (" in message
-    assert "data/sample/" in message and "upload" in message and "Drive" in message
+    assert "data/debian-faq/" in message and "upload" in message and "Drive" in message
     assert not any((tmp_path / "d").iterdir())
 
 
@@ -122,7 +122,7 @@ def test_command_line_reports_offline_without_a_traceback(tmp_path, monkeypatch,
     monkeypatch.setattr(sources, "download_sources",
                         partial(download_sources, tmp_path / "d", timeout=2, manifest=manifest))
     assert sources.main([]) == 1
-    assert "data/sample/" in capsys.readouterr().err
+    assert "data/debian-faq/" in capsys.readouterr().err
 
 
 def test_unknown_names_are_rejected(tmp_path):

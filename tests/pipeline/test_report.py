@@ -35,7 +35,9 @@ def test_the_run_report_opens_with_the_verdict_in_plain_words_and_links_its_file
     assert sections[0] == "Verdict: did fine-tuning help?" and sections[1] == "Cost"
     verdict = md.split("\n## ")[1]
     assert "Fine-tuned vs base on the gold questions" in verdict and "would go unseen (80% power)" in verdict
-    assert "| dims | base | fine-tuned | difference | 95% interval | detectable | verdict |" in verdict
+    header = ("| dims | base | fine-tuned | difference | 95% interval | rotation | training | detectable "
+              "| verdict |")
+    assert header in verdict
     assert "per million chunks" in md.split("\n## ")[2] and "| 128 | 512 MB | 128 MB | 16 MB |" in md
     order = [html.index(s) for s in ("<section id='verdict'>", "<section id='cost'>", "<h2>Fine-tuning")]
     assert order == sorted(order)
@@ -133,3 +135,25 @@ def test_paired_differences_are_signed_and_p_values_read_alike(recorded_run):
     rows = [line.split(" | ") for line in paired.splitlines() if line.startswith("| gold")]
     assert rows and all(re.fullmatch(r"[+-]\d\.\d{3}|0\.000", row[3]) for row in rows)
     assert all(re.fullmatch(r"< 0\.001|\d\.\d{3}", row[5]) for row in rows)
+
+
+def test_notebook_04_the_report_and_the_terminal_give_one_verdict_gold_first(recorded_run, capsys):
+    import json
+
+    from helpers.cli import _print_verdicts
+    from helpers.core.io import read_json
+    from helpers.evaluation.verdicts import verdict_sentences
+    from helpers.pipeline.run_report import write_run_report
+
+    report = read_json(recorded_run.eval)
+    sentences = verdict_sentences(report)
+    assert len(sentences) == 2 and sentences[0].startswith("Fine-tuned vs base on the gold questions")
+    md = write_run_report(recorded_run)[0].read_text()
+    verdict = md.split("\n## ")[1]
+    assert verdict.index(sentences[0]) < verdict.index(sentences[1])
+    _print_verdicts(report, recorded_run.root.name)
+    printed = capsys.readouterr().out
+    assert printed.index(sentences[0]) < printed.index(sentences[1])
+    notebook = config.REPO_ROOT / "notebooks" / "04_evaluating_retrieval.ipynb"
+    cells = json.loads(notebook.read_text())["cells"]
+    assert any("print(\"\\n\\n\".join(verdict_sentences(report)))" in "".join(c["source"]) for c in cells)
