@@ -47,12 +47,12 @@ def train_on(pdf_dir: Path, run: str, profile: str, model: str) -> config.RunPat
     return settings.paths
 
 
-def faq_queries(chunks) -> tuple[object, int]:
-    """The FAQ's questions as IRData over ``chunks`` (relevance by answer overlap), and how many had no
-    relevant chunk (left out)."""
+def faq_queries(chunks, questions: Path = FAQ_DIR / "questions.jsonl") -> tuple[object, int]:
+    """The FAQ's questions (``questions``: a questions.jsonl of build_debian_faq.py's, or a copy of it) as
+    IRData over ``chunks`` (relevance by answer overlap), and how many had no relevant chunk (left out)."""
     from helpers.evaluation.metrics import IRData, corpus_of
 
-    rows = [json.loads(line) for line in (FAQ_DIR / "questions.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in Path(questions).read_text().splitlines()]
     corpus = corpus_of(chunks)
     relevant = {r["id"]: set(relevant_chunk_ids(r["answer"], corpus)) for r in rows}
     kept = {r["id"]: r["query"] for r in rows if relevant[r["id"]]}
