@@ -159,6 +159,12 @@ def is_static(model) -> bool:
     return isinstance(model[0], StaticEmbedding)
 
 
+def cap_max_seq_length(model, limit: int) -> None:
+    """Truncate inputs at ``limit`` tokens; static models have no limit (their cost grows linearly)."""
+    if not is_static(model):
+        model.max_seq_length = min(limit, model.max_seq_length or limit)
+
+
 def _st(name_or_path: str, device: str, **kwargs):
     """SentenceTransformer(...) without transformers' per-tensor load report and progress bar."""
     from sentence_transformers import SentenceTransformer

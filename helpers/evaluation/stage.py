@@ -327,8 +327,7 @@ def run_systems(models: dict[str, str], sets: dict[str, IRData], store: Embeddin
     fitted it, so the report separates what the rotation did from what training did (derived from the
     base's vectors, never encoded). ``max_seq_length``: the training's cap on inputs, applied to every
     model, so the base reads the chunks as fine-tuning did."""
-    from helpers.core.models import load_embedding_model
-    from helpers.training.trainer import cap_max_seq_length
+    from helpers.core.models import cap_max_seq_length, load_embedding_model
 
     runs = {name: {BM25: run_bm25(data)} for name, data in sets.items()}
     fit_ids = None if rotation_fit_ids is None else set(rotation_fit_ids)

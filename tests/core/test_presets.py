@@ -9,8 +9,9 @@ import sys
 import pytest
 
 from helpers.core import config, models, presets
+from helpers.training.arguments import oom_advice
 from helpers.training.dims import matryoshka_dims
-from helpers.training.trainer import TrainConfig, oom_advice, seed_recipe
+from helpers.training.settings import TrainConfig, seed_recipe
 
 HUB_PRESETS = [name for name, p in presets.PRESETS.items() if not p.offline]
 

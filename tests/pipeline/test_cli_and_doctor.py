@@ -99,7 +99,7 @@ def test_full_disk_at_any_stage_names_the_space_needed(tmp_path, monkeypatch, ca
 
 
 def test_training_advice_is_one_clear_error_not_a_traceback(monkeypatch, capsys):
-    from helpers.training.trainer import TrainingError
+    from helpers.training.result import TrainingError
 
     def out_of_memory(args):
         raise TrainingError("Out of GPU memory. Try batch_size=16.")
