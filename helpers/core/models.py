@@ -59,11 +59,6 @@ def hub_reachable(timeout: float = config.HUB_TIMEOUT_S) -> tuple[bool, str]:
     return True, f"{host} reachable"
 
 
-def query_prompt_for(model_id: str) -> str:
-    """The query prompt a model expects ('' when it needs none)."""
-    return presets.resolve(model_id).query_prompt
-
-
 def load_embedding_model(
     model_id: str | None = None, device: str | None = None, quiet: bool = False
 ) -> LoadedModel:

@@ -186,16 +186,6 @@ def verdict(test: dict) -> str:
     return "helped" if test["mean_diff"] > 0 else "hurt"
 
 
-def verdict_by_dim(tests: list[dict]) -> str:
-    """The fine-tuned vs base verdicts grouped by dimension, e.g. 'helped at 128, 64 dims; no clear
-    difference at 384 dims' (the headline verdict is the full dimension's only)."""
-    groups: dict[str, list[str]] = {}
-    for test in tests:
-        if test["a"] == BASE:
-            groups.setdefault(verdict(test), []).append(test["dim"])
-    return "; ".join(f"{v} at {', '.join(dims)} dims" for v, dims in groups.items())
-
-
 def disagreement(set_reports: dict[str, dict]) -> str | None:
     """A plain sentence when the query sets disagree on whether fine-tuning helped; None when they agree."""
     verdicts = {name: r["verdict"] for name, r in set_reports.items() if r.get("verdict")}
