@@ -8,7 +8,6 @@ prompt (an empty one for models that need none), so the rest of the kit can enco
 
 from __future__ import annotations
 
-import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,9 +47,9 @@ def pick_device() -> str:
 
 def hub_reachable(timeout: float = config.HUB_TIMEOUT_S) -> tuple[bool, str]:
     """Whether the model hub can be reached, without waiting more than ``timeout`` seconds."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
+    if config.env_flag("HF_HUB_OFFLINE"):
         return False, "HF_HUB_OFFLINE is set"
-    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    endpoint = urlparse(config.hub_endpoint())
     host = endpoint.hostname or "huggingface.co"
     try:
         socket.create_connection((host, endpoint.port or 443), timeout=timeout).close()

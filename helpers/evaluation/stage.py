@@ -377,7 +377,7 @@ def evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, extra
     models = {BASE: base, FINETUNED: str(paths.model), **(static_systems(paths, base) if static else {}),
               **{m: m for m in extra_models}}
     trained = info.get("config", {})
-    systems, runs = run_systems(models, sets, run_store(paths.root), trained.get("dims"),
+    systems, runs = run_systems(models, sets, run_store(paths), trained.get("dims"),
                                 trained.get("corpus_rotation", False), trained.get("max_seq_length"),
                                 [c.id for c in chunks if c.source not in held_out] if held_out else None)
     started_from = info.get("base_model", {}).get("loaded")

@@ -53,7 +53,7 @@ from helpers.questions.pairs import (
     validate,
 )
 
-DEFAULT_CACHE_DIR = config.RUNS_DIR / "llm_cache"
+DEFAULT_CACHE_DIR = config.llm_cache_dir(config.RUNS_DIR)
 
 # The prompt, in one place. Change PROMPT_VERSION with it: cached answers are keyed by the version.
 PROMPT_VERSION = "questions-v1"

@@ -4,9 +4,9 @@ and the out-of-memory advice."""
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
+from helpers.core import config as kit_config
 from helpers.training.result import TrainingError
 from helpers.training.settings import TrainConfig
 
@@ -135,5 +135,5 @@ def ddp_device() -> str | None:
     """Under torchrun on GPUs each process loads its model on its own GPU."""
     import torch
 
-    local_rank = os.environ.get("LOCAL_RANK")
+    local_rank = kit_config.local_rank()
     return f"cuda:{local_rank}" if local_rank is not None and torch.cuda.is_available() else None

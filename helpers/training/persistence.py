@@ -11,14 +11,13 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from helpers.core import config as kit_config
 from helpers.core.io import read_json, write_json
 from helpers.training.checkpoints import newest_complete
 from helpers.training.result import TrainResult
 from helpers.training.settings import TrainConfig
 
-CHECKPOINTS_DIRNAME = "checkpoints"
 FINGERPRINT_FILE = "fingerprint.json"
-CURVES_FILENAME = "training_curves.png"
 
 
 def run_fingerprint(cfg: TrainConfig, base_model: str, pairs, corpus: dict[str, str]) -> str:
@@ -78,15 +77,9 @@ def save_model(model, output_dir: Path, cfg: TrainConfig, result: TrainResult, f
 
 
 def push_model(model, repo_id: str) -> None:
-    token = os.environ.get("HF_TOKEN")
+    token = kit_config.hub_token()
     if not token:
         print("push_to_hub skipped: set HF_TOKEN to push the model.")
         return
     url = model.push_to_hub(repo_id, token=token, exist_ok=True)
     print(f"Pushed to {url}")
-
-
-def curves_path(output_dir: Path) -> Path:
-    """plots/training_curves.png for a run's ``model``, training_curves_<folder>.png for other models."""
-    name = CURVES_FILENAME if output_dir.name == "model" else f"training_curves_{output_dir.name}.png"
-    return output_dir.parent / "plots" / name

@@ -14,7 +14,6 @@ notebooks and the CLI call it, and ``python -m helpers.training`` runs it under 
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import replace
@@ -43,9 +42,7 @@ from helpers.training.losses import build_loss
 from helpers.training.merge import merge_after_training, snapshot
 from helpers.training.negatives import with_hard_negatives
 from helpers.training.persistence import (
-    CHECKPOINTS_DIRNAME,
     cached_result,
-    curves_path,
     prepare_checkpoints,
     push_model,
     run_fingerprint,
@@ -73,7 +70,7 @@ def build_trainer(model, cfg: TrainConfig, dims: list[int], pairs, corpus: dict[
     evaluator = build_evaluator(validation, searched, dims, cfg.batch_size) if evaluate else None
     metric = cfg.metric_for_best_model or best_metric_name(model, dims)
     metric = (metric if metric.startswith("eval_") else f"eval_{metric}") if evaluator else None
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    world_size = kit_config.world_size()
     eval_texts = len(searched) + len(validation) if evaluator else 0
     steps = schedule(cfg, len(pairs["train"]), world_size, eval_texts)
     validation_info = describe_validation(validation, searched, corpus, cfg.seed, steps,
@@ -133,28 +130,31 @@ def finetune(
 ) -> TrainResult:
     """Fine-tune ``model_id`` (default Arctic-embed-m, offline: the MiniLM fallback) on the pairs.
 
-    Checkpoints go to ``checkpoint_dir`` (default: ``checkpoints/`` beside ``output_dir``); with ``resume``
-    a killed run continues from its last checkpoint and a finished identical run is not repeated. The best
+    The pairs' run folder (``RunPaths.holding(pairs_dir)``) gives the chunks, the embedding store and the
+    merge's retention proxy; checkpoints go to ``checkpoint_dir`` (default: ``checkpoints/`` beside
+    ``output_dir``, see ``config.model_paths``); with ``resume`` a killed run continues from its last
+    checkpoint and a finished identical run is not repeated. The best
     checkpoint (validation nDCG@10 at the full dimension), merged with the starting weights when that
     scores as well (``helpers.training.merge``), is saved to ``output_dir`` with its model card,
     ``training_config.json`` and ``train_log.json``.
     """
     console.quiet_libraries()
-    pairs_dir, output_dir = Path(pairs_dir), Path(output_dir)
-    checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else output_dir.parent / CHECKPOINTS_DIRNAME
+    pairs_dir, run = Path(pairs_dir), kit_config.RunPaths.holding(pairs_dir)
+    out = kit_config.model_paths(output_dir, checkpoint_dir)
+    output_dir, checkpoint_dir = out.model, out.checkpoints
     pairs = load_pairs(pairs_dir)
     loaded = load_embedding_model(model_id, device=ddp_device())
     cfg = config or TrainConfig.from_profile(profile, preset=loaded.preset)
     model = loaded.model
     cap_max_seq_length(model, cfg.max_seq_length)
     dims = sorted(cfg.dims or matryoshka_dims(model), reverse=True)
-    corpus = retrieval_corpus(pairs, pairs_dir.parent / "chunks.jsonl", held_out_documents(pairs_dir))
+    corpus = retrieval_corpus(pairs, run.chunks, held_out_documents(pairs_dir))
     fingerprint = run_fingerprint(replace(cfg, dims=dims), loaded.loaded, pairs, corpus)
     if resume and (cached := cached_result(output_dir, fingerprint)):
         print(f"Already trained with these pairs and settings: {output_dir} (resume=False retrains).")
         return cached
 
-    store = run_store(pairs_dir.parent)
+    store = run_store(run)
     passages = list(corpus.values())
     if cfg.hard_negatives > 0:  # mined with the base: the rotation below leaves every cosine as it is
         pairs["train"] = with_hard_negatives(pairs["train"], model, passages, cfg.hard_negatives, store)
@@ -177,10 +177,10 @@ def finetune(
         result.validation = validation
         if trainer.is_world_process_zero():
             result.merge = merge_after_training(model, start, trainer.evaluator, result.best_metric_name,
-                                                cfg.merge_alphas, pairs_dir.parent, cfg.batch_size,
+                                                cfg.merge_alphas, run.root, cfg.batch_size,
                                                 trainer.state.log_history, progress)
             save_model(model, output_dir, cfg, result, fingerprint, trainer.state.log_history, loaded)
-            plot_training_curves(trainer.state.log_history, curves_path(output_dir),
+            plot_training_curves(trainer.state.log_history, out.curves,
                                  f"Fine-tuning {loaded.preset.name} into {output_dir.name}/")
     if trainer.is_world_process_zero():
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
