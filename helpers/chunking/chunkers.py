@@ -21,7 +21,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from helpers.chunking.pdfs import document_texts, load_pdfs
-from helpers.core.io import read_jsonl, write_json, write_jsonl
+from helpers.core.io import read_jsonl, save_figure, write_json, write_jsonl
 from helpers.core.schema import Chunk, Page
 
 STRATEGIES = ("recursive", "token", "structure")
@@ -449,7 +449,5 @@ def plot_chunk_lengths(chunks_by_strategy: dict[str, list[Chunk]], max_tokens: i
         ax.legend(loc="upper left", fontsize=8)
     axes[-1, 0].set_xlabel("tokens per chunk")
     fig.tight_layout()
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     return fig

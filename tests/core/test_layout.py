@@ -247,3 +247,11 @@ def test_the_new_checks_catch_what_they_are_for():
     assert len(hand_built_run_paths(PLANTED_PATHS)) == 3  # .parent /, "chunks.jsonl", "stages/..."
     assert len(environment_reads(PLANTED_ENV)) == 3  # os.environ, from os import getenv, os.getenv
     assert hand_built_run_paths(CLEAN) == [] and environment_reads(CLEAN) == []
+
+
+def test_figures_are_saved_by_one_function():
+    """``helpers.core.io.save_figure`` is the only caller of ``savefig``."""
+    callers = [relative(path) for path in module_files().values()
+               if any(isinstance(node, ast.Attribute) and node.attr == "savefig"
+                      for node in ast.walk(ast.parse(path.read_text())))]
+    assert callers == ["helpers/core/io.py"]
