@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from helpers.core import config, console, presets
+from helpers.core import config, presets
 from helpers.core.embeddings import EmbeddingStore, run_store
 from helpers.core.gold import GoldFormatError, load_run_gold
 from helpers.core.io import read_json, write_json
@@ -362,12 +362,12 @@ def evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, extra
     ``extra_models``; check retention on NanoBEIR when the hub is reachable; write eval.json.
 
     The base defaults to the model the fine-tuned one started from; the dimensions are those it was
-    trained with. Returns what was written to ``paths.eval``; the plots go to ``paths.plots``.
+    trained with. Returns what was written to ``paths.eval``; the plots go to ``paths.plots``. Other
+    libraries' logging is the caller's (the CLI and ``show_setup`` quiet it).
     """
     from helpers.chunking.chunkers import load_chunks
     from helpers.evaluation.views import save_plots
 
-    console.quiet_libraries()
     profile = profile or config.get_profile()
     chunks = load_chunks(paths.chunks)
     held_out = held_out_documents(paths.pairs)

@@ -8,7 +8,7 @@ import os
 from dataclasses import fields
 from pathlib import Path
 
-from helpers.core import presets
+from helpers.core import console, presets
 from helpers.core.diskspace import DiskFullError
 from helpers.training.losses import LOSSES
 from helpers.training.result import TrainingError
@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--merge-alphas", type=lambda s: [float(a) for a in s.split(",") if a],
                         help="α grid for the merge with the start, e.g. 0,0.5,1 ('': no merge)")
     args = parser.parse_args(argv)
+    console.quiet_libraries()  # this command line is an edge: the library leaves logging alone
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if getattr(args, f.name, None) is not None}
     try:

@@ -136,9 +136,9 @@ def finetune(
     checkpoint and a finished identical run is not repeated. The best
     checkpoint (validation nDCG@10 at the full dimension), merged with the starting weights when that
     scores as well (``helpers.training.merge``), is saved to ``output_dir`` with its model card,
-    ``training_config.json`` and ``train_log.json``.
+    ``training_config.json`` and ``train_log.json``. Other libraries' logging is the caller's (the CLI and
+    ``show_setup`` quiet it).
     """
-    console.quiet_libraries()
     pairs_dir, run = Path(pairs_dir), kit_config.RunPaths.holding(pairs_dir)
     out = kit_config.model_paths(output_dir, checkpoint_dir)
     output_dir, checkpoint_dir = out.model, out.checkpoints

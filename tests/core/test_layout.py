@@ -255,3 +255,11 @@ def test_figures_are_saved_by_one_function():
                if any(isinstance(node, ast.Attribute) and node.attr == "savefig"
                       for node in ast.walk(ast.parse(path.read_text())))]
     assert callers == ["helpers/core/io.py"]
+
+
+def test_only_the_edges_quiet_other_libraries():
+    """Stages leave the process's logging alone: the CLI and the notebooks' setup call quiet_libraries."""
+    callers = sorted(relative(path) for path in module_files().values()
+                     if any(isinstance(node, ast.Attribute) and node.attr == "quiet_libraries"
+                            for node in ast.walk(ast.parse(path.read_text()))))
+    assert callers == ["helpers/cli.py", "helpers/core/notebook.py", "helpers/training/__main__.py"]
