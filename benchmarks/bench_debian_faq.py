@@ -75,7 +75,7 @@ def score(paths: config.RunPaths, data, model: str) -> dict:
     from helpers.evaluation.systems import BASE, BASE_ROTATED, FINETUNED
 
     trained = training_info(paths.model).get("config", {})
-    _, runs = run_systems({BASE: model, FINETUNED: str(paths.model)}, {"q": data}, run_store(paths.root),
+    _, runs = run_systems({BASE: model, FINETUNED: str(paths.model)}, {"q": data}, run_store(paths),
                           trained.get("dims"), rotated_base=True,
                           max_seq_length=trained.get("max_seq_length"))
     runs = runs["q"]

@@ -151,7 +151,8 @@ def passes(row: dict) -> bool:
 
 
 def best_alpha(per_alpha: dict[float, dict], rows: np.ndarray, full: str) -> float:
-    """The α with the highest mean nDCG@10 at the full dimension on the queries ``rows`` (smallest of ties)."""
+    """The α with the highest mean nDCG@10 at the full dimension on the queries ``rows`` (smallest of
+    ties)."""
     means = {a: round(float(np.asarray(v[full])[rows].mean()), 12) for a, v in per_alpha.items()}
     top = max(means.values())
     return min(a for a, m in means.items() if m == top)
@@ -237,8 +238,8 @@ def run(corpus: str, profile: str, tag: str, model: str) -> dict:
     chunks = len(data.corpus)
     summary = {
         "corpus": corpus, "profile": profile, "run": str(paths.root), "model": model,
-        "n_queries": len(data.queries), "unlabelled_questions": unlabelled, "chunks": chunks, "dims": list(map(
-            str, dims)),
+        "n_queries": len(data.queries), "unlabelled_questions": unlabelled, "chunks": chunks,
+        "dims": [str(d) for d in dims],
         "dose": {"pairs": result.get("n_train"), "validation_questions": result.get("n_validation"),
                  "steps": result.get("steps"), "epochs": result.get("epochs"),
                  "batch_size": cfg.get("batch_size"), "max_seq_length": cfg.get("max_seq_length"),
@@ -270,7 +271,8 @@ def to_json(obj):
 def main() -> None:
     from helpers.core import config
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", choices=sorted(CORPORA), default="faq")
     parser.add_argument("--profile", default="smoke", choices=sorted(config.PROFILES))
     parser.add_argument("--model", default="fallback", help="base model (offline: the bundled MiniLM)")

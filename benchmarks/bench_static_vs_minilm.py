@@ -34,7 +34,8 @@ def encode_speed(model, texts: list[str], batch_size: int = 32) -> float:
 def measure(preset: str, paths, chunks, epochs: int, lr: float | None, out: Path) -> dict:
     """Speeds and gold nDCG@10 (base, fine-tuned) of one model."""
     from helpers.core.models import load_embedding_model
-    from helpers.training.trainer import TrainConfig, finetune
+    from helpers.training.settings import TrainConfig
+    from helpers.training.trainer import finetune
 
     loaded = load_embedding_model(preset, quiet=True)
     dim = loaded.model.get_embedding_dimension()
@@ -50,6 +51,9 @@ def measure(preset: str, paths, chunks, epochs: int, lr: float | None, out: Path
 
 
 def main() -> None:
+    from helpers.core import console
+
+    console.quiet_libraries()  # finetune leaves logging to its caller
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3, help="the same for both models")

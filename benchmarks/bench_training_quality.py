@@ -5,7 +5,7 @@
 The sample PDFs are chunked, offline questions generated (once, in runs/bench-training-<profile>/), and the
 base model is fine-tuned three times on the same pairs for the same number of epochs: with the kit's
 recipe, with the kit's recipe minus its corpus rotation, and with the seed recipe
-(helpers.training.trainer.seed_recipe). They, the base model and the base model rotated onto the chunks (no
+(helpers.training.settings.seed_recipe). They, the base model and the base model rotated onto the chunks (no
 training) are scored with nDCG@10 on the hand-written gold questions, which no recipe saw, at every
 Matryoshka dimension of the model: what the rotation does and what training adds are separate columns.
 """
@@ -29,6 +29,9 @@ def gold_ndcg(model, chunks, dims: list[int]) -> dict[int, float]:
 
 
 def main() -> None:
+    from helpers.core import console
+
+    console.quiet_libraries()  # finetune leaves logging to its caller
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3, help="the same for every recipe")

@@ -38,7 +38,8 @@ def check(row: dict) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tag", default="guard")
     args = parser.parse_args()
     results = {}
@@ -65,10 +66,12 @@ def main() -> None:
             c = check(rule["row"])
             ok &= c["passes"]
             alphas = "" if not rule["alphas"] else "α " + "/".join(f"{a:g}" for a in rule["alphas"]) + " "
-            marks.append(f"{alphas}{'PASS' if c['passes'] else 'fail'} {c['min_low']:+.3f} {c['min_mean']:+.3f}"
-                         .rjust(30))
-        print(f"{name:<34}" + "".join(marks) + f"   {'PASS' if ok and len(cells) == len(CELLS) else 'fail' if not ok else 'pass so far'}")
-    print("\nsaved model (kit's α) and fixed α: Δ rotated at the full dimension (target >= +0.02 in one profile)")
+            verdict = "PASS" if c["passes"] else "fail"
+            marks.append(f"{alphas}{verdict} {c['min_low']:+.3f} {c['min_mean']:+.3f}".rjust(30))
+        status = "PASS" if ok and len(cells) == len(CELLS) else "fail" if not ok else "pass so far"
+        print(f"{name:<34}" + "".join(marks) + f"   {status}")
+    print("\nsaved model (kit's α) and fixed α: Δ rotated at the full dimension "
+          "(target >= +0.02 in one profile)")
     for key, r in results.items():
         full = r["dims"][0]
         parts = [f"α={a}: {r['rows'][f'α={a}'][full]['vs_rotated']['mean_diff']:+.3f}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from helpers.core import config
-from helpers.training.trainer import TrainConfig, seed_recipe
+from helpers.training.settings import TrainConfig, seed_recipe
 
 
 def sample_run(profile: str = "smoke") -> config.RunPaths:

@@ -20,7 +20,7 @@ from helpers.pipeline.preflight import (
     offline_fallback_warning,
 )
 from helpers.pipeline.runlock import RunLockedError
-from helpers.training.trainer import TrainingError
+from helpers.training.result import TrainingError
 
 # Errors a user can act on: one clear line, exit code 2, no stack trace.
 USER_ERRORS = (ValueError, FileNotFoundError, LLMError, TrainingError, DiskFullError, RunLockedError, OSError,

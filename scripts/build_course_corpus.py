@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO / "benchmarks" / "corpora"))
 
 import build_debian_faq  # noqa: E402
 
-from helpers.chunking.chunkers import STRATEGIES, chunk_documents, filter_chunks  # noqa: E402
+from helpers.chunking.chunkers import CHUNKERS, chunk_documents, filter_chunks  # noqa: E402
 from helpers.chunking.pdfs import load_pdfs  # noqa: E402
 from helpers.core.gold import Evidence, GoldQuestion, relevant_chunk_ids  # noqa: E402
 
@@ -63,7 +63,7 @@ def gold_row(faq: dict, chunkings: list[list]) -> dict:
 def chunkings(folder: Path) -> list[list]:
     """The kit's chunks of ``folder`` with every strategy at its default size, filtered as the stage does."""
     pages = load_pdfs(folder, progress=False).pages
-    return [filter_chunks(chunk_documents(pages, strategy, progress=False))[0] for strategy in STRATEGIES]
+    return [filter_chunks(chunk_documents(pages, strategy, progress=False))[0] for strategy in CHUNKERS]
 
 
 def main() -> None:

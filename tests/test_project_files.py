@@ -96,10 +96,11 @@ def test_exercises_are_marked_and_each_has_a_solution(path: Path):
     exercises = EXERCISE.findall(markdown)
     for cell, after in itertools.pairwise(nb.cells):
         if cell.cell_type == "markdown" and (match := EXERCISE.match(cell.source)):
-            assert "<details>" not in cell.source, f"exercise {match[1]}: its solution comes after the try cell"
+            assert "<details>" not in cell.source, f"exercise {match[1]}: the solution follows the try cell"
             assert after.cell_type == "code" and after.source.startswith(f"# Exercise {match[1]}:"), (
                 f"exercise {match[1]} has no code cell to try in right after it")
-    assert sum(bool(EXERCISE.match(c.source)) for c in nb.cells if c.cell_type == "markdown") == len(exercises)
+    headed = [c for c in nb.cells if c.cell_type == "markdown" and EXERCISE.match(c.source)]
+    assert len(headed) == len(exercises), "one exercise per markdown cell"
     assert 2 <= len(exercises) <= 4, "2-4 exercises headed '### Exercise N (predict before you run|hands-on)'"
     assert [int(n) for n, _ in exercises] == list(range(1, len(exercises) + 1))
     assert {kind for _, kind in exercises} == {"predict before you run", "hands-on"}

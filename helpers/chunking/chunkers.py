@@ -1,4 +1,4 @@
-"""Split cleaned pages into retrievable chunks, three ways, and drop the chunks nobody should retrieve.
+"""Split cleaned pages into retrievable chunks, three ways (``CHUNKERS``); drop what nobody should retrieve.
 
 * ``recursive``: LangChain's RecursiveCharacterTextSplitter measured in characters (the classic 750/100);
 * ``token``: the same splitter measured with the embedding model's own tokenizer, so no chunk is longer
@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,11 +23,9 @@ from tqdm.auto import tqdm
 
 from helpers.chunking.pdfs import document_texts, load_pdfs
 from helpers.core.gold import CORPUS_GOLD_FILENAME, copy_corpus_gold
-from helpers.core.io import read_jsonl, write_json, write_jsonl
+from helpers.core.io import read_jsonl, save_figure, write_json, write_jsonl
 from helpers.core.schema import Chunk, Page
 
-STRATEGIES = ("recursive", "token", "structure")
-DEFAULT_SIZES = {"recursive": (750, 100), "token": (256, 32), "structure": (256, 32)}  # (size, overlap)
 MIN_WORDS = 5
 NEAR_DUPLICATE_JACCARD = 0.9
 SHINGLE_WORDS = 5
@@ -230,14 +229,39 @@ def structure_spans(text: str, title: str, budget: TokenBudget, size: int, overl
     return spans
 
 
+def recursive_spans(text: str, title: str, budget: TokenBudget, size: int, overlap: int) -> list[Span]:
+    """LangChain's recursive splitter, ``size`` characters at most."""
+    return [Span(s, e) for s, e in split_spans(text, 0, _splitter(None, size, overlap))]
+
+
+def token_spans(text: str, title: str, budget: TokenBudget, size: int, overlap: int) -> list[Span]:
+    """Windows of ``size`` tokens at most (never more than the model reads)."""
+    return [Span(s, e) for s, e in fit_spans(text, 0, budget, min(size, budget.passage_limit), overlap)]
+
+
+@dataclass(frozen=True)
+class Chunker:
+    """A chunking strategy: ``spans(text, title, budget, size, overlap)`` and its default sizes."""
+
+    spans: Callable[[str, str, TokenBudget, int, int], list[Span]]
+    size: int
+    overlap: int
+    unit: str = "tokens"  # what size and overlap count
+
+
+# The one list of chunking strategies: adding one is an entry here (and the test that runs every entry).
+CHUNKERS: dict[str, Chunker] = {
+    "recursive": Chunker(recursive_spans, 750, 100, unit="characters"),
+    "token": Chunker(token_spans, 256, 32),
+    "structure": Chunker(structure_spans, 256, 32),
+}
+STRATEGIES = tuple(CHUNKERS)
+
+
 def document_spans(text: str, title: str, strategy: str, budget: TokenBudget, size: int,
                    overlap: int) -> list[Span]:
     """The chunk spans of one document for ``strategy``."""
-    if strategy == "recursive":
-        return [Span(s, e) for s, e in split_spans(text, 0, _splitter(None, size, overlap))]
-    if strategy == "token":
-        return [Span(s, e) for s, e in fit_spans(text, 0, budget, min(size, budget.passage_limit), overlap)]
-    return structure_spans(text, title, budget, size, overlap)
+    return CHUNKERS[strategy].spans(text, title, budget, size, overlap)
 
 
 def pages_of(page_starts: list[tuple[int, int]], start: int, end: int) -> list[int]:
@@ -260,10 +284,10 @@ def page_offsets(pages: list[Page]) -> dict[str, list[tuple[int, int]]]:
 
 def resolve_sizes(strategy: str, chunk_size: int | None, chunk_overlap: int | None) -> tuple[int, int]:
     """``(chunk_size, chunk_overlap)`` for ``strategy``, defaults filled in; bad values raise ValueError."""
-    if strategy not in STRATEGIES:
+    if strategy not in CHUNKERS:
         raise ValueError(f"Unknown chunking strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}.")
-    size = chunk_size or DEFAULT_SIZES[strategy][0]
-    overlap = DEFAULT_SIZES[strategy][1] if chunk_overlap is None else chunk_overlap
+    size = chunk_size or CHUNKERS[strategy].size
+    overlap = CHUNKERS[strategy].overlap if chunk_overlap is None else chunk_overlap
     if not 0 <= overlap < size:
         raise ValueError(f"chunk_overlap must be >= 0 and smaller than chunk_size ({overlap} vs {size}).")
     return size, overlap
@@ -272,11 +296,12 @@ def resolve_sizes(strategy: str, chunk_size: int | None, chunk_overlap: int | No
 def chunk_documents(pages: list[Page], strategy: str = "recursive", chunk_size: int | None = None,
                     chunk_overlap: int | None = None, tokenizer=None, max_tokens: int | None = None,
                     progress: bool = True) -> list[Chunk]:
-    """Chunk every document of ``pages`` with ``strategy`` ("recursive" | "token" | "structure").
+    """Chunk every document of ``pages`` with ``strategy`` (a name in ``CHUNKERS``).
 
-    Sizes are characters for "recursive" and tokens otherwise (defaults in ``DEFAULT_SIZES``); token
-    chunks never exceed the model's limit. ``tokenizer`` (see :func:`token_budget`; default: the fallback
-    model's) counts ``Chunk.n_tokens`` for every strategy; ``max_tokens`` overrides the model's limit.
+    Sizes are in the chunker's unit, characters for "recursive" and tokens otherwise (defaults in
+    ``CHUNKERS``); token chunks never exceed the model's limit. ``tokenizer`` (see :func:`token_budget`;
+    default: the fallback model's) counts ``Chunk.n_tokens`` for every strategy; ``max_tokens`` overrides
+    the model's limit.
     """
     size, overlap = resolve_sizes(strategy, chunk_size, chunk_overlap)
     budget = token_budget(tokenizer, max_tokens)
@@ -422,7 +447,7 @@ def build_chunks(pdf_dir: Path, out_path: Path, strategy: str = "structure", tok
         "problems": [str(p) for p in loaded.problems], "chunks": len(kept), "dropped": dropped,
         "tokens": token_stats(kept, budget.passage_limit), "strategy": strategy,
         "settings": {"chunk_size": size, "chunk_overlap": overlap,
-                     "unit": "characters" if strategy == "recursive" else "tokens",
+                     "unit": CHUNKERS[strategy].unit,
                      "max_tokens": budget.max_tokens, "tokenizer": budget.tokenizer.name_or_path},
         "plot": plot.name, "gold_questions": gold,
     }
@@ -453,7 +478,5 @@ def plot_chunk_lengths(chunks_by_strategy: dict[str, list[Chunk]], max_tokens: i
         ax.legend(loc="upper left", fontsize=8)
     axes[-1, 0].set_xlabel("tokens per chunk")
     fig.tight_layout()
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     return fig

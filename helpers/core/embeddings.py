@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers.core.config import RunPaths
 from helpers.core.io import atomic_path
 
 FORMAT = 1
 DOCUMENT, QUERY = "document", "query"
-STORE_DIRNAME = "embeddings"
 
 
 class StoreMismatch(ValueError):
@@ -166,9 +166,9 @@ class StoredEncoder:
         return torch.from_numpy(np.ascontiguousarray(vectors)).to(self._model.device)
 
 
-def run_store(run_root: Path | str) -> EmbeddingStore:
-    """The store of the run whose folder is ``run_root``."""
-    return EmbeddingStore(Path(run_root) / STORE_DIRNAME)
+def run_store(run: RunPaths | Path | str) -> EmbeddingStore:
+    """The store of the run ``run`` (its ``RunPaths``, or its folder)."""
+    return EmbeddingStore((run if isinstance(run, RunPaths) else RunPaths(Path(run))).embeddings)
 
 
 def check(stored: StoreFile, expected: dict) -> None:

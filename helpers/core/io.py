@@ -58,3 +58,16 @@ def write_jsonl(path: Path | str, rows: Iterable[dict]) -> int:
 def read_jsonl(path: Path | str) -> list[dict]:
     with Path(path).open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def save_figure(fig, path: Path | str | None, *, tight_box: bool = False, close: bool = False) -> None:
+    """Write a matplotlib figure to ``path`` (its folder made) at 120 dpi; nothing without a ``path``.
+    ``tight_box`` crops to what is drawn (``bbox_inches="tight"``); ``close`` releases a figure that nobody
+    displays."""
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120, **({"bbox_inches": "tight"} if tight_box else {}))
+    if close:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)

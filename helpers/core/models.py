@@ -8,7 +8,6 @@ prompt (an empty one for models that need none), so the rest of the kit can enco
 
 from __future__ import annotations
 
-import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,20 +47,15 @@ def pick_device() -> str:
 
 def hub_reachable(timeout: float = config.HUB_TIMEOUT_S) -> tuple[bool, str]:
     """Whether the model hub can be reached, without waiting more than ``timeout`` seconds."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
+    if config.env_flag("HF_HUB_OFFLINE"):
         return False, "HF_HUB_OFFLINE is set"
-    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    endpoint = urlparse(config.hub_endpoint())
     host = endpoint.hostname or "huggingface.co"
     try:
         socket.create_connection((host, endpoint.port or 443), timeout=timeout).close()
     except OSError as exc:
         return False, f"{host} unreachable ({type(exc).__name__})"
     return True, f"{host} reachable"
-
-
-def query_prompt_for(model_id: str) -> str:
-    """The query prompt a model expects ('' when it needs none)."""
-    return presets.resolve(model_id).query_prompt
 
 
 def load_embedding_model(
@@ -190,6 +184,12 @@ def is_static(model) -> bool:
     from sentence_transformers.sentence_transformer.modules import StaticEmbedding
 
     return isinstance(model[0], StaticEmbedding)
+
+
+def cap_max_seq_length(model, limit: int) -> None:
+    """Truncate inputs at ``limit`` tokens; static models have no limit (their cost grows linearly)."""
+    if not is_static(model):
+        model.max_seq_length = min(limit, model.max_seq_length or limit)
 
 
 def _st(name_or_path: str, device: str, **kwargs):

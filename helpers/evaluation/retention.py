@@ -7,18 +7,17 @@ says that it was skipped and why, after a reachability check that takes at most 
 
 from __future__ import annotations
 
-import os
+from helpers.core import config
 
 DEFAULT_SUBSETS = ("msmarco", "nfcorpus", "scifact")
 METRIC = "ndcg@10"
-OFFLINE_VALUES = {"1", "true", "yes", "on"}
 
 
 def datasets_reachable() -> tuple[bool, str]:
     """Whether the dataset hub can be reached (the same quick check as for models)."""
     from helpers.core.models import hub_reachable
 
-    if os.environ.get("HF_DATASETS_OFFLINE", "").strip().lower() in OFFLINE_VALUES:
+    if config.env_flag("HF_DATASETS_OFFLINE"):
         return False, "HF_DATASETS_OFFLINE is set"
     return hub_reachable()
 

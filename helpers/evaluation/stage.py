@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from helpers.core import config, console, presets
+from helpers.core import config, presets
 from helpers.core.embeddings import EmbeddingStore, run_store
 from helpers.core.gold import GoldFormatError, load_run_gold
 from helpers.core.io import read_json, write_json
@@ -188,16 +188,6 @@ def verdict(test: dict) -> str:
     return "helped" if test["mean_diff"] > 0 else "hurt"
 
 
-def verdict_by_dim(tests: list[dict]) -> str:
-    """The fine-tuned vs base verdicts grouped by dimension, e.g. 'helped at 128, 64 dims; no clear
-    difference at 384 dims' (the headline verdict is the full dimension's only)."""
-    groups: dict[str, list[str]] = {}
-    for test in tests:
-        if test["a"] == BASE:
-            groups.setdefault(verdict(test), []).append(test["dim"])
-    return "; ".join(f"{v} at {', '.join(dims)} dims" for v, dims in groups.items())
-
-
 def disagreement(set_reports: dict[str, dict]) -> str | None:
     """A plain sentence when the query sets disagree on whether fine-tuning helped; None when they agree."""
     verdicts = {name: r["verdict"] for name, r in set_reports.items() if r.get("verdict")}
@@ -329,8 +319,7 @@ def run_systems(models: dict[str, str], sets: dict[str, IRData], store: Embeddin
     fitted it, so the report separates what the rotation did from what training did (derived from the
     base's vectors, never encoded). ``max_seq_length``: the training's cap on inputs, applied to every
     model, so the base reads the chunks as fine-tuning did."""
-    from helpers.core.models import load_embedding_model
-    from helpers.training.trainer import cap_max_seq_length
+    from helpers.core.models import cap_max_seq_length, load_embedding_model
 
     runs = {name: {BM25: run_bm25(data)} for name, data in sets.items()}
     fit_ids = None if rotation_fit_ids is None else set(rotation_fit_ids)
@@ -375,12 +364,12 @@ def evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, extra
     ``extra_models``; check retention on NanoBEIR when the hub is reachable; write eval.json.
 
     The base defaults to the model the fine-tuned one started from; the dimensions are those it was
-    trained with. Returns what was written to ``paths.eval``; the plots go to ``paths.plots``.
+    trained with. Returns what was written to ``paths.eval``; the plots go to ``paths.plots``. Other
+    libraries' logging is the caller's (the CLI and ``show_setup`` quiet it).
     """
     from helpers.chunking.chunkers import load_chunks
     from helpers.evaluation.views import save_plots
 
-    console.quiet_libraries()
     profile = profile or config.get_profile()
     chunks = load_chunks(paths.chunks)
     held_out = held_out_documents(paths.pairs)
@@ -390,7 +379,7 @@ def evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, extra
     models = {BASE: base, FINETUNED: str(paths.model), **(static_systems(paths, base) if static else {}),
               **{m: m for m in extra_models}}
     trained = info.get("config", {})
-    systems, runs = run_systems(models, sets, run_store(paths.root), trained.get("dims"),
+    systems, runs = run_systems(models, sets, run_store(paths), trained.get("dims"),
                                 trained.get("corpus_rotation", False), trained.get("max_seq_length"),
                                 [c.id for c in chunks if c.source not in held_out] if held_out else None)
     started_from = info.get("base_model", {}).get("loaded")

@@ -7,6 +7,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from helpers.core.io import save_figure
 from helpers.evaluation.numbers import interval, number, p_value
 from helpers.evaluation.systems import BM25, FINETUNED, HEADLINE, NO_DIM
 
@@ -142,6 +143,6 @@ def save_plots(report: dict, plots_dir: Path | str) -> list[Path]:
         for stem, draw in ((f"{HEADLINE.replace('@', '_at_')}_vs_dim", plot_metric_vs_dim),
                            ("storage_vs_quality", plot_storage_vs_quality)):
             path = plots_dir / f"{stem}_{name}.png"
-            draw(report, name).savefig(path, dpi=120)
+            save_figure(draw(report, name), path)
             saved.append(path)
     return saved

@@ -87,7 +87,7 @@ def write_your_own(run: str) -> str:
 
 def cost_section(paths: RunPaths) -> Section | None:
     """What fine-tuning cost (training time) and what an index costs per million chunks at each dimension."""
-    record = paths.root / "stages" / "train.json"
+    record = paths.stage_record("train")
     text = ""
     if record.exists():
         train = read_json(record)
@@ -154,7 +154,7 @@ def retrieval_section(paths: RunPaths) -> Section | None:
 
 
 def training_section(paths: RunPaths) -> Section | None:
-    record = paths.root / "stages" / "train.json"
+    record = paths.stage_record("train")
     if not record.exists():
         return None
     summary = read_json(record)["summary"]

@@ -60,7 +60,7 @@ def fingerprint(paths: list[Path], settings: dict) -> str:
 
 
 def stage_record(paths: config.RunPaths, name: str) -> Path:
-    return paths.root / "stages" / f"{name}.json"
+    return paths.stage_record(name)
 
 
 def run_stage(stage: Stage, settings: RunSettings) -> dict:

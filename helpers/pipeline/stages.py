@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from helpers.core import presets
+from helpers.core import config, presets
 from helpers.pipeline.runner import RunSettings, Stage
 
 
@@ -22,7 +22,7 @@ def _questions(s: RunSettings) -> dict:
 
     # The offline MiniLM is enough to catch near-duplicate questions, whatever model is fine-tuned.
     return build_pairs(s.paths.chunks, s.paths.pairs, profile=s.profile, generator=s.generator,
-                       cache_dir=s.runs_dir / "llm_cache", model="fallback", split=s.split)
+                       cache_dir=config.llm_cache_dir(s.runs_dir), model="fallback", split=s.split)
 
 
 def _train(s: RunSettings) -> dict:
@@ -33,7 +33,7 @@ def _train(s: RunSettings) -> dict:
         return summary
     # A static model trained on the same pairs, for the evaluation to compare with: seconds on a CPU.
     static = finetune(s.paths.pairs, s.paths.static_model, model_id=presets.STATIC_PRESET, profile=s.profile,
-                      checkpoint_dir=s.paths.root / "checkpoints_static", progress=False)
+                      checkpoint_dir=s.paths.checkpoints_static, progress=False)
     return summary | {"static_model": static.base_model, "static_pairs_per_second": static.pairs_per_second,
                       "static_best_metric": static.best_metric}
 

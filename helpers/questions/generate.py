@@ -22,6 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from helpers.core import config
+from helpers.core.io import save_figure
 from helpers.core.llm import (
     ATTEMPTS_ENV,
     TIMEOUT_ENV,
@@ -53,7 +54,7 @@ from helpers.questions.pairs import (
     validate,
 )
 
-DEFAULT_CACHE_DIR = config.RUNS_DIR / "llm_cache"
+DEFAULT_CACHE_DIR = config.llm_cache_dir(config.RUNS_DIR)
 
 # The prompt, in one place. Change PROMPT_VERSION with it: cached answers are keyed by the version.
 PROMPT_VERSION = "questions-v1"
@@ -471,7 +472,5 @@ def plot_validation(report: dict, path: Path | str | None = None):
     ax.set_xlabel("questions")
     ax.set_title(f"{report['counts']['generated']} questions from {report['generator']}", fontsize=10)
     fig.tight_layout()
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     return fig

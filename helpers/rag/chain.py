@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import os
 import uuid
 import weakref
 from collections.abc import Sequence
@@ -25,12 +24,11 @@ from pydantic import BaseModel
 from qdrant_client import QdrantClient, models
 from tqdm.auto import tqdm
 
+from helpers.core import config
 from helpers.core.embeddings import EmbeddingStore, model_fingerprint
 from helpers.core.errors import FolderBusyError
 from helpers.core.schema import Chunk
 
-QDRANT_URL_ENV = "QDRANT_URL"
-QDRANT_KEY_ENV = "QDRANT_API_KEY"
 NOT_FOUND = "Not in the documents."
 INDEX_BATCH = 128
 
@@ -61,9 +59,9 @@ class ModelEmbeddings(HuggingFaceEmbeddings):
 
 def qdrant_client(location: str | Path | None = None) -> QdrantClient:
     """A Qdrant server when ``QDRANT_URL`` is set; else local: in memory (None, ":memory:") or a folder."""
-    url = os.environ.get(QDRANT_URL_ENV, "").strip()
+    url, key = config.qdrant_server()
     if url:
-        return QdrantClient(url=url, api_key=os.environ.get(QDRANT_KEY_ENV) or None)
+        return QdrantClient(url=url, api_key=key)
     if location is None or str(location) == ":memory:":
         return QdrantClient(location=":memory:")
     Path(location).mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import statistics
 import threading
 import warnings
@@ -22,14 +21,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from helpers.core import config
+from helpers.core import config, console
 from helpers.core.embeddings import run_store
 from helpers.core.io import write_json
 from helpers.core.schema import Chunk
 from helpers.rag.chain import ModelEmbeddings, RagAnswer, RagSystem, build_index, qdrant_client
 from helpers.rag.queries import EvalQuestion, query_sets
 
-os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")  # else ragas posts usage events over the network
+console.no_usage_tracking()  # before ragas loads: else it posts usage events over the network
 
 CONTEXT_JUDGE = "rapidfuzz Levenshtein similarity >= 0.5 (no LLM)"
 LLM_WORKERS = 4  # answers and judge scores in flight at once
@@ -148,7 +147,7 @@ def load_systems(paths: config.RunPaths, chunks: Sequence[Chunk], base_model_id:
     answer_model = None if llm else fallback or load_embedding_model("fallback").model
     answerer = default_answerer(answer_model, llm, paths.rag_answers)
     client = client or qdrant_client(paths.qdrant)
-    store = run_store(paths.root)
+    store = run_store(paths)
     return {name: RagSystem(name, loaded, build_index(chunks, ModelEmbeddings(loaded.model, name), client,
                                                       store=store), answerer)
             for name, loaded in models.items()}

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from helpers.core.embeddings import EmbeddingStore
+from helpers.core.io import save_figure
 from helpers.core.schema import Chunk
 from helpers.rag.chain import ModelEmbeddings, RagSystem, build_index, qdrant_client
 from helpers.rag.queries import EvalQuestion
@@ -123,7 +124,5 @@ def plot_scores(result: dict, path: Path | str | None = None):
            title=f"RAGAS, top-{result['k']} passages")
     ax.legend(loc="upper center", ncol=len(systems), frameon=False)
     fig.tight_layout()
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     return fig

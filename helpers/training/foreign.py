@@ -14,12 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from helpers.core.config import SAMPLE_CORPUS_DIR
+from helpers.core.config import SAMPLE_CORPUS_DIR, RunPaths
 from helpers.core.gold import load_gold, relevant_chunk_ids
 from helpers.core.io import read_jsonl
 from helpers.core.schema import Chunk
 
-SAMPLE_CHUNKS = Path("foreign") / "sample_chunks.jsonl"  # inside the run folder
 COLLECTION = "the bundled sample corpus's gold questions"
 
 
@@ -49,12 +48,13 @@ def sample_chunks(cache: Path) -> list[Chunk]:
 def foreign_scorer(run_root: Path, dim: int, batch_size: int = 32) -> tuple[Callable | None, dict]:
     """``score(model) -> nDCG@10`` at ``dim`` on the sample's gold questions and what it searches, or
     (None, why it is skipped)."""
-    why = skip_reason(run_root / "chunks.jsonl")
+    paths = RunPaths(Path(run_root))
+    why = skip_reason(paths.chunks)
     if why:
         return None, {"collection": COLLECTION, "skipped": True, "reason": why}
     from helpers.training.validation import matryoshka_evaluator
 
-    chunks = sample_chunks(run_root / SAMPLE_CHUNKS)
+    chunks = sample_chunks(paths.foreign_sample_chunks)
     questions = [q for q in load_gold() if q.answerable]
     relevant = {qid: ids for qid, ids in relevant_chunk_ids(questions, chunks).items() if ids}
     queries = {q.id: q.question for q in questions if q.id in relevant}

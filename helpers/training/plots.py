@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from helpers.core.io import save_figure
+
 EVAL_METRIC = re.compile(r"^eval_dim_(\d+)_\w+_(ndcg@10)$")
 
 
@@ -38,7 +40,7 @@ def plot_training_curves(log_history: list[dict], path: Path | str | None = None
     if title:
         fig.suptitle(title, fontsize="medium")
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path, tight_box=True, close=True)
     return fig
 
 
@@ -63,14 +65,5 @@ def plot_batch_similarity(model, questions: list[str], passages: list[str], dims
         ax.set_xticks(range(len(passages)))
         ax.set_yticks(range(len(questions)))
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="cosine similarity")
-    _save(fig, path)
+    save_figure(fig, path, tight_box=True, close=True)
     return fig
-
-
-def _save(fig, path: Path | str | None) -> None:
-    import matplotlib.pyplot as plt
-
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)

@@ -11,8 +11,12 @@ The rotation suits the passages it was fitted on: refit (retrain) when the colle
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from helpers.core.embeddings import EmbeddingStore
 
 
 def principal_rotation(embeddings: np.ndarray) -> np.ndarray:
@@ -50,3 +54,13 @@ def add_corpus_rotation(model, passages: Sequence[str], batch_size: int = 32, pr
     at = next((i for i, m in enumerate(model) if isinstance(m, Normalize)), len(model))
     model.insert(at, dense)
     return dense
+
+
+def rotate_to_corpus(model, passages: list[str], batch_size: int = 32, store: EmbeddingStore | None = None
+                     ) -> None:
+    """Start from the model rotated onto the passages' principal directions (``add_corpus_rotation``),
+    fitted on the passages' vectors in ``store`` when given (encoded there at most once)."""
+    embeddings = store.documents(model, passages, batch_size) if store else None
+    add_corpus_rotation(model, passages, batch_size, embeddings=embeddings)
+    print(f"Corpus rotation: embeddings rotated onto the principal directions of {len(passages)} passages "
+          "(full-dimension scores unchanged, truncated ones better before any training)")

@@ -8,6 +8,7 @@ import pymupdf
 import pytest
 
 from helpers.chunking.chunkers import (
+    CHUNKERS,
     STRATEGIES,
     TokenBudget,
     boilerplate_reason,
@@ -101,9 +102,21 @@ def budget():
 
 @pytest.fixture(scope="module")
 def chunked(budget) -> dict[str, list[Chunk]]:
-    size = {"recursive": (200, 40), "token": (48, 8), "structure": (48, 8)}
-    return {s: chunk_documents(policy_pages(), s, *size[s], max_tokens=MAX_TOKENS, progress=False)
+    size = {"recursive": (200, 40)}  # characters; the others count tokens
+    return {s: chunk_documents(policy_pages(), s, *size.get(s, (48, 8)), max_tokens=MAX_TOKENS,
+                               progress=False)
             for s in STRATEGIES}
+
+
+@pytest.mark.parametrize("strategy", list(CHUNKERS))
+def test_every_registered_chunker_runs_on_a_small_text(strategy):
+    """An entry of the registry, at its default sizes, chunks a short document into spans of its text."""
+    text = "Why bees dance\n\n" + sentences(4) + "\n\nHow hives keep warm\n\n" + sentences(3)
+    pages = [Page(text=text, source="small.pdf", page=1, title="Bees")]
+    chunks = chunk_documents(pages, strategy, max_tokens=MAX_TOKENS, progress=False)
+    assert chunks and all(c.source == "small.pdf" and c.pages == [1] for c in chunks)
+    assert all(body_of(c) == document_texts(pages)["small.pdf"][c.start:c.end] for c in chunks)
+    assert tuple(CHUNKERS) == STRATEGIES
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from helpers.chunking.chunkers import STRATEGIES, build_chunks, chunk_documents, filter_chunks
+from helpers.chunking.chunkers import CHUNKERS, build_chunks, chunk_documents, filter_chunks
 from helpers.chunking.pdfs import load_pdfs
 from helpers.core.config import COURSE_CORPUS_DIR, RunPaths
 from helpers.core.gold import (
@@ -39,7 +39,7 @@ def pages():
     return load_pdfs(COURSE_CORPUS_DIR, progress=False).pages
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", CHUNKERS)
 def test_every_gold_quote_is_found_whatever_the_chunker(pages, strategy):
     chunks, _ = filter_chunks(chunk_documents(pages, strategy, progress=False))
     questions, problems = check_gold(GOLD, chunks)

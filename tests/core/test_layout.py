@@ -2,6 +2,10 @@
 
 Every module under helpers/ is parsed with ``ast``; its imports (at module level and inside functions) make
 the graph. Importing ``helpers.a.b`` runs ``helpers/a/__init__.py`` first, so that is an edge too.
+
+Two more rules are read from the same trees: only ``core/config.py`` (``RunPaths``) knows the run folder's
+layout, so no other module joins a run artifact's name onto a path or builds one from ``.parent``; and the
+environment is read at the edges only (``ENV_EDGES``), which pass the values down.
 """
 
 from __future__ import annotations
@@ -151,3 +155,111 @@ def test_every_module_has_a_layer():
 ])
 def test_the_checks_catch_what_they_are_for(graph, problem):
     assert (cycles(graph) if problem == "cycle" else wrong_way(graph))
+
+
+# ----------------------------------------------------------------------- the run folder and the environment
+
+PATHS_OWNER = "helpers/core/config.py"
+# Names in a run folder (see RunPaths); "model", "pairs" and "cache" are left out: other folders use them too.
+RUN_ARTIFACTS = {"chunks.jsonl", "eval.json", "rag_eval.json", "report.md", "report.html", "stages",
+                 "llm_cache", "checkpoints", "checkpoints_static", "plots", "embeddings", "rag_answers",
+                 "qdrant", "model_static", "train.json"}
+# The modules that read environment variables: the command lines, and core modules whose job it is (config:
+# KIT_* and the libraries' own variables; console: KIT_VERBOSE; llm: the endpoint; presets: KIT_MODEL).
+ENV_EDGES = {"helpers/cli.py", "helpers/training/__main__.py", "helpers/core/config.py",
+             "helpers/core/console.py", "helpers/core/llm.py", "helpers/core/presets.py"}
+
+
+def hand_built_run_paths(source: str, name: str = "<module>") -> list[str]:
+    """Where ``source`` joins a run artifact's name onto a path (``x / "chunks.jsonl"``, ``x / "stages/a"``)
+    or derives a path from another one's parent (``x.parent / ...``)."""
+    found = []
+    for node in ast.walk(ast.parse(source, name)):
+        if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)):
+            continue
+        right = node.right
+        if isinstance(right, ast.Constant) and isinstance(right.value, str) and (
+                right.value.split("/")[0] in RUN_ARTIFACTS):
+            found.append(f"{name}:{node.lineno}: / {right.value!r} (use RunPaths)")
+        if isinstance(node.left, ast.Attribute) and node.left.attr == "parent":
+            found.append(f"{name}:{node.lineno}: .parent / ... (use RunPaths)")
+    return found
+
+
+def environment_reads(source: str, name: str = "<module>") -> list[str]:
+    """Where ``source`` reads (or writes) the environment: ``os.environ``, ``os.getenv`` (or imported)."""
+    found = []
+    for node in ast.walk(ast.parse(source, name)):
+        if (isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv", "putenv"}
+                and isinstance(node.value, ast.Name) and node.value.id == "os"):
+            found.append(f"{name}:{node.lineno}: os.{node.attr}")
+        elif isinstance(node, ast.ImportFrom) and node.module == "os" and (
+                {a.name for a in node.names} & {"environ", "getenv", "putenv"}):
+            found.append(f"{name}:{node.lineno}: from os import ...")
+    return found
+
+
+def relative(path: Path) -> str:
+    return path.relative_to(HELPERS.parent).as_posix()
+
+
+def test_only_run_paths_knows_the_run_folder():
+    found = [hit for path in module_files().values() if relative(path) != PATHS_OWNER
+             for hit in hand_built_run_paths(path.read_text(), relative(path))]
+    assert found == []
+
+
+def test_the_environment_is_read_at_the_edges_only():
+    found = [hit for path in module_files().values() if relative(path) not in ENV_EDGES
+             for hit in environment_reads(path.read_text(), relative(path))]
+    assert found == []
+
+
+def test_every_environment_edge_exists():
+    assert not ENV_EDGES - {relative(path) for path in module_files().values()}
+
+
+PLANTED_PATHS = """
+from pathlib import Path
+
+def chunks_of(pairs_dir: Path) -> Path:
+    return pairs_dir.parent / "chunks.jsonl"
+
+def record(root: Path) -> Path:
+    return root / "stages/train.json"
+"""
+PLANTED_ENV = """
+import os
+from os import getenv
+
+def profile():
+    return os.environ.get("KIT_PROFILE") or getenv("KIT_PROFILE") or os.getenv("X")
+"""
+CLEAN = """
+from helpers.core.config import RunPaths
+
+def chunks_of(paths: RunPaths):
+    return paths.chunks, paths.root / "gold_questions.jsonl", paths.model.parent
+"""
+
+
+def test_the_new_checks_catch_what_they_are_for():
+    assert len(hand_built_run_paths(PLANTED_PATHS)) == 3  # .parent /, "chunks.jsonl", "stages/..."
+    assert len(environment_reads(PLANTED_ENV)) == 3  # os.environ, from os import getenv, os.getenv
+    assert hand_built_run_paths(CLEAN) == [] and environment_reads(CLEAN) == []
+
+
+def test_figures_are_saved_by_one_function():
+    """``helpers.core.io.save_figure`` is the only caller of ``savefig``."""
+    callers = [relative(path) for path in module_files().values()
+               if any(isinstance(node, ast.Attribute) and node.attr == "savefig"
+                      for node in ast.walk(ast.parse(path.read_text())))]
+    assert callers == ["helpers/core/io.py"]
+
+
+def test_only_the_edges_quiet_other_libraries():
+    """Stages leave the process's logging alone: the CLI and the notebooks' setup call quiet_libraries."""
+    callers = sorted(relative(path) for path in module_files().values()
+                     if any(isinstance(node, ast.Attribute) and node.attr == "quiet_libraries"
+                            for node in ast.walk(ast.parse(path.read_text()))))
+    assert callers == ["helpers/cli.py", "helpers/core/notebook.py", "helpers/training/__main__.py"]

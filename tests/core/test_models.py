@@ -34,9 +34,9 @@ def test_hub_id_falls_back_offline_with_one_line(monkeypatch, capsys):
 
 
 def test_arctic_prompt_is_registered_for_arctic_ids():
-    assert models.query_prompt_for("Snowflake/snowflake-arctic-embed-l") == config.ARCTIC_QUERY_PROMPT
-    assert models.query_prompt_for("Snowflake/snowflake-arctic-embed-m-v1.5") == config.ARCTIC_QUERY_PROMPT
-    assert models.query_prompt_for("BAAI/bge-small-en-v1.5") == ""
+    for model_id in ("Snowflake/snowflake-arctic-embed-l", "Snowflake/snowflake-arctic-embed-m-v1.5"):
+        assert presets.resolve(model_id).query_prompt == presets.ARCTIC_QUERY_PROMPT
+    assert presets.resolve("BAAI/bge-small-en-v1.5").query_prompt == ""
 
 
 def test_local_folder_keeps_its_stored_prompt(fallback_model, tmp_path):

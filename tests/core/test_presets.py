@@ -9,8 +9,9 @@ import sys
 import pytest
 
 from helpers.core import config, models, presets
+from helpers.training.arguments import oom_advice
 from helpers.training.dims import matryoshka_dims
-from helpers.training.trainer import TrainConfig, oom_advice, seed_recipe
+from helpers.training.settings import TrainConfig, seed_recipe
 
 HUB_PRESETS = [name for name, p in presets.PRESETS.items() if not p.offline]
 
@@ -34,8 +35,8 @@ def test_any_other_model_gets_a_generic_preset(tmp_path):
 def test_the_old_constants_come_from_the_table(monkeypatch):
     monkeypatch.delenv(presets.MODEL_ENV, raising=False)
     assert config.BASE_MODEL_ID == presets.resolve().model_id == "Snowflake/snowflake-arctic-embed-m"
-    assert presets.PRESETS["arctic-embed-m-v1.5"].query_prompt == config.ARCTIC_QUERY_PROMPT
-    assert models.query_prompt_for("Snowflake/snowflake-arctic-embed-l") == presets.ARCTIC_QUERY_PROMPT
+    assert presets.PRESETS["arctic-embed-m-v1.5"].query_prompt == presets.ARCTIC_QUERY_PROMPT
+    assert presets.resolve("Snowflake/snowflake-arctic-embed-l").query_prompt == presets.ARCTIC_QUERY_PROMPT
     monkeypatch.setenv(presets.MODEL_ENV, "static-distilled")
     assert presets.resolve().name == "static-distilled"
 
@@ -150,7 +151,7 @@ def test_only_v2_arctic_ids_get_the_query_prefix_the_older_ones_keep_their_sente
                              ("Snowflake/snowflake-arctic-embed-m-v1.5-onnx", v1),
                              ("someone/snowflake-arctic-embed-l-v2.0-ko", "")]:
         assert presets.generic(model_id).query_prompt == prompt, model_id
-    assert models.query_prompt_for("Snowflake/snowflake-arctic-embed-m-v2.0") == v2
+    assert presets.resolve("Snowflake/snowflake-arctic-embed-m-v2.0").query_prompt == v2
 
 
 def test_only_arctic_m_v2_runs_code_from_its_repo():

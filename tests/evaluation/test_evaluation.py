@@ -334,16 +334,15 @@ def test_the_rotated_base_is_a_separate_row_that_equals_the_base_at_full_dimensi
     assert BASE_ROTATED not in run_systems({BASE: "fallback"}, {"q": data}, store)[1]["q"]
 
 
-def test_verdict_by_dim_groups_the_dimensions_by_outcome():
-    from helpers.evaluation.stage import verdict_by_dim
+def test_verdict_reads_the_paired_test_of_fine_tuned_against_base():
+    from helpers.evaluation.stage import verdict
 
-    def test(a, dim, diff, p):
-        return {"a": a, "dim": dim, "mean_diff": diff, "p_value": p}
+    def test(diff, p):
+        return {"a": "base", "dim": "384", "mean_diff": diff, "p_value": p}
 
-    tests = [test("base", "384", -0.001, 0.8), test("base", "128", 0.05, 0.001), test("base", "64", 0.1, 0.0),
-             test("bm25", "384", 0.08, 0.001)]
-    assert verdict_by_dim(tests) == "no clear difference at 384 dims; helped at 128, 64 dims"
-    assert verdict_by_dim([test("base", "64", -0.1, 0.01)]) == "hurt at 64 dims"
+    assert verdict(test(-0.001, 0.8)) == "no clear difference"
+    assert verdict(test(0.05, 0.001)) == "helped"
+    assert verdict(test(-0.1, 0.01)) == "hurt"
 
 
 def test_detectable_difference_is_2_8_standard_errors_and_halves_with_four_times_the_queries():

@@ -99,7 +99,7 @@ def test_full_disk_at_any_stage_names_the_space_needed(tmp_path, monkeypatch, ca
 
 
 def test_training_advice_is_one_clear_error_not_a_traceback(monkeypatch, capsys):
-    from helpers.training.trainer import TrainingError
+    from helpers.training.result import TrainingError
 
     def out_of_memory(args):
         raise TrainingError("Out of GPU memory. Try batch_size=16.")
@@ -209,7 +209,7 @@ def test_an_explicit_model_replaced_by_the_offline_fallback_is_said_loudly(tmp_p
     write_json(paths.model / "training_config.json",
                {"base_model": {"requested": "some-org/typo-model", "loaded": config.FALLBACK_MODEL_NAME,
                                "reason": "some-org/typo-model not available offline", "preset": "fallback"}})
-    write_json(paths.root / "stages" / "train.json", {"summary": fallback})
+    write_json(paths.stage_record("train"), {"summary": fallback})
     report = run_report.write_run_report(paths)[0].read_text()
     headings = [line for line in report.splitlines() if line.startswith("## ")]
     assert headings[0] == "## WARNING: not the model you asked for" and len(headings) > 1

@@ -49,7 +49,8 @@ def _stages(paths, chunks, base: str) -> None:
 def test_each_model_encodes_each_chunk_once_per_run_and_a_rerun_encodes_nothing(run, spy):
     from sentence_transformers import SentenceTransformer
 
-    from helpers.training.trainer import TrainConfig, finetune
+    from helpers.training.settings import TrainConfig
+    from helpers.training.trainer import finetune
 
     paths, chunks, base = run
     texts = {c.text for c in chunks}

@@ -51,7 +51,7 @@ def test_the_training_section_says_which_merge_was_kept_and_what_the_offline_pro
     from helpers.core.io import read_json, write_json
     from helpers.pipeline.run_report import write_run_report
 
-    record = recorded_run.root / "stages" / "train.json"
+    record = recorded_run.stage_record("train")
     train = read_json(record)
     train["summary"]["merge"] = {
         "alpha": 0.5, "grid": [0.0, 0.25, 0.5, 0.75, 1.0], "metric": "dim_384_cosine_ndcg@10",
@@ -104,7 +104,7 @@ def test_the_cost_of_a_resumed_training_adds_up_the_runs_that_trained(recorded_r
     from helpers.core.io import read_json, write_json
     from helpers.pipeline.run_report import write_run_report
 
-    record = recorded_run.root / "stages" / "train.json"
+    record = recorded_run.stage_record("train")
     train = read_json(record)
     train["seconds"] = 10.7  # the resumed run's stage alone
     train["summary"] |= {"resumed_from": "/runs/smoke/checkpoints/checkpoint-8", "train_seconds": 186.7}

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers.core.config import ARCTIC_QUERY_PROMPT, REPO_ROOT
+from helpers.core.config import REPO_ROOT
+from helpers.core.presets import ARCTIC_QUERY_PROMPT
 from helpers.core.schema import chunk_id
 from helpers.training.progress import validation_line
 

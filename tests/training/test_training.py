@@ -11,11 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from helpers.core.config import ARCTIC_QUERY_PROMPT, REPO_ROOT, get_profile
+from helpers.core.config import REPO_ROOT, get_profile
+from helpers.core.presets import ARCTIC_QUERY_PROMPT
 from helpers.core.schema import chunk_id
 from helpers.training.checkpoints import COMPLETE_MARKER
 from helpers.training.dims import matryoshka_dims
-from helpers.training.trainer import TrainConfig, TrainingError, finetune
+from helpers.training.losses import LOSSES, build_loss
+from helpers.training.result import TrainingError
+from helpers.training.settings import TrainConfig
+from helpers.training.trainer import finetune
 
 PASSAGES = {
     "bees": ("Honey bees tell hive mates where flowers are with a waggle dance inside the hive.",
@@ -112,7 +116,7 @@ def test_config_from_profile_takes_its_sizes_and_overrides():
 def test_recipe_uses_no_duplicate_batches_the_query_prompt_and_best_checkpoint(tmp_path):
     from sentence_transformers.base.sampler import BatchSamplers
 
-    from helpers.training.trainer import schedule, training_arguments
+    from helpers.training.arguments import schedule, training_arguments
 
     cfg = TrainConfig(batch_size=8, epochs=2)
     steps = schedule(cfg, n_train=100)
@@ -280,7 +284,7 @@ def test_full_disk_while_checkpointing_says_so_and_the_rerun_resumes(tmp_path, t
 
 
 def test_changed_settings_do_not_resume_from_stale_checkpoints(tmp_path, tiny_model):
-    from helpers.training.trainer import prepare_checkpoints
+    from helpers.training.persistence import prepare_checkpoints
 
     checkpoints = tmp_path / "checkpoints"
     (checkpoints / "checkpoint-2").mkdir(parents=True)
@@ -322,7 +326,7 @@ def test_cuda_out_of_memory_becomes_advice():
 def test_hard_negatives_are_other_passages(tmp_path, fallback_model):
     from datasets import load_from_disk
 
-    from helpers.training.trainer import add_hard_negatives
+    from helpers.training.negatives import add_hard_negatives
 
     train = load_from_disk(str(make_pairs(tmp_path)))["train"]
     mined = add_hard_negatives(train, fallback_model, relative_margin=0.05)
@@ -348,7 +352,8 @@ GATHER_WORKER = """
 import json, sys
 import torch, torch.distributed as dist
 from sentence_transformers import SentenceTransformer
-from helpers.training.trainer import TrainConfig, build_loss
+from helpers.training.losses import build_loss
+from helpers.training.settings import TrainConfig
 
 dist.init_process_group("gloo")
 rank = dist.get_rank()
@@ -396,6 +401,34 @@ def test_two_processes_gather_each_others_passages_as_in_batch_negatives(tmp_pat
         assert run["True"]["loss"] == pytest.approx(expected(rank, passages), abs=1e-4)
         assert run["False"]["loss"] == pytest.approx(expected(rank, passages[rank:rank + 1]), abs=1e-4)
         assert run["True"]["loss"] > run["False"]["loss"]  # more negatives, a harder task
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_every_registered_loss_trains_under_matryoshka(name, tiny_model):
+    """Each entry of the registry builds, wrapped in MatryoshkaLoss, and gives a finite loss on a batch."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    loss = build_loss(model, TrainConfig(loss=name, mini_batch_size=2), [128, 64])
+    assert type(loss).__name__ == "MatryoshkaLoss"
+    questions = ["why do bees dance?", "why is tea steamed?"]
+    passages = [PASSAGES["bees"][0], PASSAGES["tea"][0]]
+    value = loss([model.tokenize(questions), model.tokenize(passages)], None)
+    assert math.isfinite(value.item())
+
+
+def test_loss_names_are_the_registry_s(monkeypatch):
+    """TrainConfig.loss and the CLI's --loss choices are read from LOSSES, not listed again."""
+    import typing
+
+    from helpers.training import __main__ as training
+
+    assert typing.get_args(typing.get_type_hints(TrainConfig)["loss"]) == tuple(LOSSES)
+    monkeypatch.setattr(training, "finetune", lambda *a, **k: pytest.fail("an unknown loss reached finetune"))
+    with pytest.raises(SystemExit):
+        training.main(["--pairs", "p", "--output", "o", "--loss", "no_such_loss"])
+    with pytest.raises(ValueError, match="choose 'mnrl' or 'cached_mnrl'"):
+        build_loss(None, TrainConfig(loss="no_such_loss"), [64])
 
 
 def test_bad_pairs_folder_is_a_one_line_error(tmp_path):
@@ -451,7 +484,7 @@ def test_the_distilled_model_is_made_once(monkeypatch, static_model_path):
 
 
 def test_training_cli_passes_rotation_hard_negatives_and_the_merge_grid(monkeypatch, capsys):
-    from helpers.training import trainer as training
+    from helpers.training import __main__ as training
 
     seen = []
 
@@ -479,7 +512,7 @@ def test_training_sees_no_chunk_of_a_held_out_document(tmp_path):
 
     from helpers.core.io import write_jsonl
     from helpers.questions.pairs import UNSEEN
-    from helpers.training.trainer import retrieval_corpus
+    from helpers.training.data import retrieval_corpus
 
     keys = list(PASSAGES)
     rows = [{"id": k, "text": PASSAGES[k][0], "source": f"{k}.pdf"} for k in keys]
@@ -514,8 +547,9 @@ def test_notebook_03_trains_the_recipe_by_hand_with_the_objects_finetune_builds(
 
     from helpers.core.config import RunPaths
     from helpers.core.models import load_embedding_model
+    from helpers.training.data import retrieval_corpus
     from helpers.training.recipe import recipe_summary
-    from helpers.training.trainer import build_trainer, retrieval_corpus
+    from helpers.training.trainer import build_trainer
 
     pairs = load_from_disk(str(make_pairs(tmp_path)))
     base = load_embedding_model(str(tiny_model))
