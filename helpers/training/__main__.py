@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="rotate onto the chunks' principal directions first (default: the preset's)")
     parser.add_argument("--merge-alphas", type=lambda s: [float(a) for a in s.split(",") if a],
                         help="α grid for the merge with the start, e.g. 0,0.5,1 ('': no merge)")
+    parser.add_argument("--merge-max-alpha", type=float,
+                        help="the most of the fine-tune the merge may save (default 0.75; 1: no guard)")
     args = parser.parse_args(argv)
     console.quiet_libraries()  # this command line is an edge: the library leaves logging alone
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)

@@ -1,5 +1,12 @@
 """Merge the fine-tuned weights with the starting ones: θ = (1 − α)·start + α·fine-tuned, α from validation.
 
+The guard: α is chosen on the validation questions, but never above ``max_alpha`` (0.75 by default,
+``TrainConfig.merge_max_alpha``). Those questions are the kit's own, written from the chunks they must find,
+so they reward copying words and keep rising to the end of training; on people's questions the last
+quarter of the way to the full fine-tune added nothing in three of the four settings measured
+(``benchmarks/bench_guard.py``) and cost up to 0.05 nDCG@10 in the fourth (issue 26), while a merge kept
+most of every gain.
+
 Fine-tuning on one collection gains there and can lose a little everywhere else. LM-Cocktail (Xiao et al.,
 2023, FlagEmbedding) averages the weights back towards the base: for bge-base, fine-tuning lifted the
 target task from 71.8 to 76.0 while the other tasks fell from 49.8 to 48.5; a 50/50 merge of base and
@@ -40,16 +47,22 @@ def load_merge(model, start: dict, tuned: dict, alpha: float) -> None:
     model.load_state_dict(tuned if alpha == FINETUNED_ALPHA else interpolate(start, tuned, alpha))
 
 
-def choose_alpha(scores: dict[float, float]) -> float:
-    """The α with the best score, the smallest among equals; never one scoring below the fine-tuned α = 1."""
-    floor = scores[FINETUNED_ALPHA]
-    return min(alpha for alpha, score in scores.items() if score >= floor and score == max(scores.values()))
+def choose_alpha(scores: dict[float, float], max_alpha: float = FINETUNED_ALPHA) -> float:
+    """The α up to ``max_alpha`` with the best score, the smallest among equals. With ``max_alpha`` = 1 the
+    fine-tuned model may be chosen, and no merge scoring below it is; below 1, the best merge up to it is
+    chosen whatever the fine-tuned model scored (when the grid has no α that small, its smallest)."""
+    allowed = {a: s for a, s in scores.items() if a <= max_alpha} or {min(scores): scores[min(scores)]}
+    floor = allowed.get(FINETUNED_ALPHA, float("-inf"))
+    best = max(allowed.values())
+    return min(alpha for alpha, score in allowed.items() if score >= floor and score == best)
 
 
 def merge_with_start(model, start: dict, evaluate: Callable, alphas: Sequence[float],
-                     foreign: Callable | None = None, start_score: float | None = None) -> dict:
+                     foreign: Callable | None = None, start_score: float | None = None,
+                     max_alpha: float = FINETUNED_ALPHA) -> dict:
     """Score ``model`` (the fine-tuned one) merged with ``start`` at each α of ``alphas`` (1 added) with
-    ``evaluate(model) -> score``, leave the chosen merge in ``model`` and return what was done. The start
+    ``evaluate(model) -> score``, leave the merge chosen up to ``max_alpha`` (:func:`choose_alpha`) in
+    ``model`` and return what was done. The start
     itself (α = 0) is reported, from ``start_score`` when training measured it, but chosen only when it is
     in ``alphas``. ``foreign(model) -> score`` (optional) also scores the start, the fine-tuned and the
     chosen model on a collection never trained on."""
@@ -59,7 +72,7 @@ def merge_with_start(model, start: dict, evaluate: Callable, alphas: Sequence[fl
     for alpha in grid:
         load_merge(model, start, tuned, alpha)
         validation[alpha] = float(evaluate(model))
-    chosen = choose_alpha(validation)
+    chosen = choose_alpha(validation, max_alpha)
     if start_score is None and 0.0 not in validation:
         load_merge(model, start, tuned, 0.0)
         start_score = float(evaluate(model))
@@ -70,7 +83,8 @@ def merge_with_start(model, start: dict, evaluate: Callable, alphas: Sequence[fl
         far[alpha] = float(foreign(model))
     load_merge(model, start, tuned, chosen)
     scores = {0.0: validation.get(0.0, start_score), **validation}
-    return {"alpha": chosen, "grid": grid, "validation": {f"{a:g}": s for a, s in validation.items()},
+    return {"alpha": chosen, "grid": grid, "max_alpha": max_alpha,
+            "validation": {f"{a:g}": s for a, s in validation.items()},
             "scores": {name: scores[alpha] for name, alpha in ends.items()},
             **({"foreign_scores": {name: far[alpha] for name, alpha in ends.items()}} if far else {})}
 
@@ -82,7 +96,7 @@ def start_score_logged(log_history: list[dict], metric: str | None) -> float | N
 
 def merge_after_training(model, start: dict | None, evaluator, metric: str | None, alphas: Sequence[float],
                          run_root: Path, batch_size: int = 32, log_history: Sequence[dict] = (),
-                         progress: bool = True) -> dict:
+                         progress: bool = True, max_alpha: float = FINETUNED_ALPHA) -> dict:
     """The merge ``finetune`` makes (``model`` holds the best checkpoint, ``start`` the weights training
     started from, ``evaluator`` and ``metric`` pick checkpoints), with the offline retention proxy
     (``helpers.training.foreign``) when the run is not on the sample corpus; or why it was skipped. Without
@@ -100,7 +114,7 @@ def merge_after_training(model, start: dict | None, evaluator, metric: str | Non
     key = metric.removeprefix("eval_")
     foreign, info = foreign_scorer(run_root, model.get_embedding_dimension(), batch_size)
     record = merge_with_start(model, start, lambda m: evaluator(m)[key], alphas, foreign,
-                              start_score_logged(list(log_history), metric))
+                              start_score_logged(list(log_history), metric), max_alpha)
     far = record.pop("foreign_scores", None)
     record |= {"metric": key, "foreign": info | ({"scores": far} if far else {}),
                "seconds": round(time.perf_counter() - started, 1)}  # proxy included
@@ -119,8 +133,15 @@ def merge_summary(record: dict) -> str:
     scores = (f"validation nDCG@10 base {s['base']:.3f}, fine-tuned {s['fine_tuned']:.3f}, "
               f"merged {s['merged']:.3f}")
     grid = ", ".join(f"{a:g}" for a in record["grid"])
+    capped = alpha < FINETUNED_ALPHA and s["fine_tuned"] > s["merged"]
     if alpha == FINETUNED_ALPHA:
         meaning = "no merge scored better than the fine-tuned model, which is saved as it is"
+    elif capped:
+        meaning = (f"validation rose all the way to the fine-tuned model, but these are the kit's own "
+                   f"questions, which reward copying the chunks' words: the saved model keeps at most "
+                   f"α = {record.get('max_alpha', alpha):g} of the way (TrainConfig.merge_max_alpha), which "
+                   "on people's questions kept nearly all of the gain and lost nothing where training "
+                   "overshot")
     elif alpha == 0.0:
         why = ("fine-tuning lowered the validation score" if s["base"] > s["fine_tuned"] else
                "validation could not tell the fine-tuned model from the base")

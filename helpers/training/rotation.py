@@ -39,7 +39,7 @@ def add_corpus_rotation(model, passages: Sequence[str], batch_size: int = 32, pr
     return the Dense module; scores at the model's full dimension stay as they were. ``embeddings``: the
     passages' embeddings by ``model`` when already computed (the run's embedding store)."""
     import torch
-    from sentence_transformers.models import Dense, Normalize
+    from sentence_transformers.sentence_transformer.modules import Dense, Normalize
 
     if not passages:
         raise ValueError("No passages to fit the rotation on.")

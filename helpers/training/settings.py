@@ -44,6 +44,8 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
     # Merge with the starting weights after training, α from this grid on validation (training/merge.py).
     merge_alphas: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0])  # []: off
+    # The guard: the merge saves at most this much of the fine-tune (1: the fine-tuned model may be saved).
+    merge_max_alpha: float = 0.75
     preset: str | None = None  # the preset these settings came from (named in advice)
 
     @classmethod

@@ -181,7 +181,7 @@ def finetune(
         if trainer.is_world_process_zero():
             result.merge = merge_after_training(model, start, trainer.evaluator, result.best_metric_name,
                                                 cfg.merge_alphas, run.root, cfg.batch_size,
-                                                trainer.state.log_history, progress)
+                                                trainer.state.log_history, progress, cfg.merge_max_alpha)
             save_model(model, output_dir, cfg, result, fingerprint, trainer.state.log_history, loaded)
             plot_training_curves(trainer.state.log_history, out.curves,
                                  f"Fine-tuning {loaded.preset.name} into {output_dir.name}/")

@@ -68,6 +68,31 @@ def test_random_grids_never_choose_worse_than_fine_tuned():
         assert scores[choose_alpha(scores)] >= scores[1.0]
 
 
+def test_the_guard_never_saves_the_full_fine_tune_when_synthetic_validation_keeps_rising():
+    # faq/smoke as measured (benchmarks/bench_guard.py): validation highest at α = 1
+    rising = {0.25: 0.723, 0.5: 0.723, 0.75: 0.721, 1.0: 0.737}
+    assert choose_alpha(rising) == 1.0, "without the guard the fine-tuned model wins"
+    assert choose_alpha(rising, max_alpha=0.75) == 0.25, "the best up to the cap, the smallest of equals"
+    assert choose_alpha({0.5: 0.6, 0.75: 0.7, 1.0: 0.8}, max_alpha=0.75) == 0.75
+    assert choose_alpha({1.0: 0.8}, max_alpha=0.75) == 1.0, "a grid of α = 1 alone is what the user asked"
+
+
+def test_the_guard_is_on_by_default_and_the_command_line_can_turn_it_off(monkeypatch, capsys):
+    import helpers.training.__main__ as cli
+    from helpers.training.settings import TrainConfig
+
+    assert TrainConfig().merge_max_alpha == 0.75
+    seen = {}
+
+    class Done:
+        def summary(self):
+            return {}
+
+    monkeypatch.setattr(cli, "finetune", lambda *a, config, **k: seen.setdefault("cfg", config) and Done())
+    cli.main(["--pairs", "p", "--output", "o", "--model", "fallback", "--merge-max-alpha", "1"])
+    assert seen["cfg"].merge_max_alpha == 1.0
+
+
 def load_merged(model, start: dict, tuned: dict, alpha: float):
     load_merge(model, start, tuned, alpha)
     return model
