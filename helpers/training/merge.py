@@ -1,20 +1,19 @@
-"""Merge the fine-tuned weights with the starting ones: θ = (1 − α)·start + α·fine-tuned, α from validation.
-
-The guard: α is chosen on the validation questions, but never above ``max_alpha`` (0.75 by default,
-``TrainConfig.merge_max_alpha``). Those questions are the kit's own, written from the chunks they must find,
-so they reward copying words and keep rising to the end of training; on people's questions the last
-quarter of the way to the full fine-tune added nothing in three of the four settings measured
-(``benchmarks/bench_guard.py``) and cost up to 0.05 nDCG@10 in the fourth (issue 26), while a merge kept
-most of every gain.
+"""Merge the fine-tuned weights with the starting ones: θ = (1 − α)·start + α·fine-tuned.
 
 Fine-tuning on one collection gains there and can lose a little everywhere else. LM-Cocktail (Xiao et al.,
 2023, FlagEmbedding) averages the weights back towards the base: for bge-base, fine-tuning lifted the
 target task from 71.8 to 76.0 while the other tasks fell from 49.8 to 48.5; a 50/50 merge of base and
-fine-tuned kept most of the gain (74.8) and all of the rest (50.0). Here α is picked on the validation
-questions from a small grid with the metric that picks the best checkpoint (nDCG@10 at the full
-dimension); the merge is kept only when it scores at least as well as the fine-tuned model, ties going to
-the smaller α (closer to the base). The default grid leaves out α = 0, the start itself: a small
-validation set that cannot tell the models apart must not throw all of training away.
+fine-tuned kept most of the gain (74.8) and all of the rest (50.0).
+
+The guard: by default the kit saves α = 0.75 (``TrainConfig.merge_alphas = [0.75]``, ``merge_max_alpha =
+0.75``) rather than letting its validation questions choose. Those questions are the kit's own, written
+from the chunks they must find: they reward copying words and keep rising to the end of training. Scored
+on people's questions (``benchmarks/bench_guard.py``: the Debian FAQ alone and inside 260 pages of Debian
+documentation, MiniLM, smoke and workshop), α = 0.75 was within 0.012 nDCG@10 of the full fine-tune where
+training helped throughout, and above it where training overshot; issue 26 saw a workshop run's full
+fine-tune fall below the base while its merges stayed above. A grid (``merge_alphas``) is still scored on
+validation and its best α up to ``merge_max_alpha`` kept, ties to the smaller α (closer to the base);
+``merge_max_alpha = 1`` lets the fine-tuned model itself be saved when validation prefers it.
 
 The start (α = 0) is the model as training started: the base with its corpus rotation when
 ``corpus_rotation`` is on (``helpers.training.rotation``), every weight, the rotation's included. Its
@@ -137,11 +136,11 @@ def merge_summary(record: dict) -> str:
     if alpha == FINETUNED_ALPHA:
         meaning = "no merge scored better than the fine-tuned model, which is saved as it is"
     elif capped:
-        meaning = (f"validation rose all the way to the fine-tuned model, but these are the kit's own "
-                   f"questions, which reward copying the chunks' words: the saved model keeps at most "
+        meaning = (f"the kit's own validation questions rate the fine-tuned model higher, but they reward "
+                   f"copying the chunks' words; the guard saves at most "
                    f"α = {record.get('max_alpha', alpha):g} of the way (TrainConfig.merge_max_alpha), which "
-                   "on people's questions kept nearly all of the gain and lost nothing where training "
-                   "overshot")
+                   "on people's questions kept nearly all of the gain where training helped and more of it "
+                   "where training overshot")
     elif alpha == 0.0:
         why = ("fine-tuning lowered the validation score" if s["base"] > s["fine_tuned"] else
                "validation could not tell the fine-tuned model from the base")
@@ -151,5 +150,6 @@ def merge_summary(record: dict) -> str:
         meaning = (f"the saved model keeps {1 - alpha:.0%} of the starting weights and scores at least as "
                    "well as the fine-tuned one on validation, so it should forget less of what the base knew")
     saved = "" if alpha == FINETUNED_ALPHA else " The evaluation scores this saved model as \"fine-tuned\"."
-    return (f"Merge with the base (θ = (1 − α)·base + α·fine-tuned, α chosen from {grid}): α = {alpha:g}; "
+    return (f"Merge with the base (θ = (1 − α)·base + α·fine-tuned, validation scored at α = {grid}): "
+            f"α = {alpha:g}; "
             f"{meaning} ({scores}).{saved}")

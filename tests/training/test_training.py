@@ -176,10 +176,10 @@ def test_the_merge_with_the_start_and_the_offline_proxy_land_in_training_config(
     result = finetune(pairs, tmp_path / "model", model_id=str(tiny_model), config=tiny_config(),
                       progress=False)
     merge = json.loads((tmp_path / "model" / "training_config.json").read_text())["result"]["merge"]
-    assert merge == json.loads(json.dumps(result.merge)) and merge["grid"] == [0.25, 0.5, 0.75, 1.0]
-    assert merge["alpha"] in merge["grid"] and merge["metric"] == "dim_128_cosine_ndcg@10"
-    assert merge["scores"]["merged"] == merge["validation"][f"{merge['alpha']:g}"] == max(
-        merge["validation"].values()) >= merge["scores"]["fine_tuned"]
+    assert merge == json.loads(json.dumps(result.merge)) and merge["grid"] == [0.75, 1.0]
+    assert (merge["alpha"], merge["max_alpha"], merge["metric"]) == (0.75, 0.75, "dim_128_cosine_ndcg@10")
+    assert merge["scores"]["merged"] == merge["validation"]["0.75"]
+    assert merge["scores"]["fine_tuned"] == merge["validation"]["1"]
     log = json.loads((tmp_path / "model" / "train_log.json").read_text())
     assert merge["scores"]["base"] == next(r["eval_" + merge["metric"]] for r in log if r["step"] == 0)
     assert set(merge["foreign"]["scores"]) == {"base", "fine_tuned", "merged"}
@@ -503,8 +503,7 @@ def test_training_cli_passes_rotation_hard_negatives_and_the_merge_grid(monkeypa
     training.main(["--pairs", "p", "--output", "o", "--model", "fallback"])
     assert (seen[0].corpus_rotation, seen[0].hard_negatives, seen[0].merge_alphas) == (False, 2, [])
     assert seen[1].merge_alphas == [0.0, 0.5, 1.0]
-    assert (seen[2].corpus_rotation, seen[2].hard_negatives, seen[2].merge_alphas) == (
-        True, 0, [0.25, 0.5, 0.75, 1.0])
+    assert (seen[2].corpus_rotation, seen[2].hard_negatives, seen[2].merge_alphas) == (True, 0, [0.75])
 
 
 def test_training_sees_no_chunk_of_a_held_out_document(tmp_path):
