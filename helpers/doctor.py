@@ -117,12 +117,13 @@ def runs_dir_check() -> Check:
     except PermissionError as exc:
         return Check("runs folder writable", False, str(exc).split(": give")[0],
                      fix=f"set {config.RUNS_ENV} (or --runs-dir) to a folder you can write to")
-    return Check("runs folder writable", True, str(config.RUNS_DIR))
+    return Check("runs folder writable", True, config.shown(config.RUNS_DIR))
 
 
 def disk_check() -> Check:
     free_gb = free_bytes(config.RUNS_DIR) / 1e9
-    return Check("free disk", free_gb >= MIN_FREE_DISK_GB, f"{free_gb:.1f} GB at {config.RUNS_DIR}",
+    where = config.shown(config.RUNS_DIR)
+    return Check("free disk", free_gb >= MIN_FREE_DISK_GB, f"{free_gb:.1f} GB at {where}",
                  fix=f"free at least {MIN_FREE_DISK_GB} GB or set KIT_RUNS_DIR to a larger disk")
 
 

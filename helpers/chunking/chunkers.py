@@ -22,6 +22,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from helpers.chunking.pdfs import document_texts, load_pdfs
+from helpers.core.config import shown
 from helpers.core.gold import CORPUS_GOLD_FILENAME, copy_corpus_gold
 from helpers.core.io import read_jsonl, save_figure, write_json, write_jsonl
 from helpers.core.schema import Chunk, Page
@@ -453,7 +454,7 @@ def build_chunks(pdf_dir: Path, out_path: Path, strategy: str = "structure", tok
     }
     write_json(out_path.with_name(f"{out_path.stem}.report.json"), summary)
     plt.close(plot_chunk_lengths({strategy: kept}, budget.passage_limit, plot))
-    print(f"{len(kept)} chunks ({strategy}) -> {out_path}; dropped {dropped or 'none'}"
+    print(f"{len(kept)} chunks ({strategy}) -> {shown(out_path)}; dropped {dropped or 'none'}"
           + (f"; {gold} gold questions came with the PDFs" if gold else ""))
     return summary
 

@@ -78,6 +78,18 @@ PROFILES: dict[str, Profile] = {
 ON_VALUES = {"1", "true", "yes", "on"}
 
 
+def shown(path: Path | str) -> str:
+    """A path as a person reads it: relative to the course folder when it lies inside (``runs/smoke/model``,
+    the same on Colab and on a laptop), else as given; a name that is no absolute path (a hub id) as is."""
+    path = Path(path)
+    if not path.is_absolute():
+        return str(path)
+    try:
+        return path.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def env_flag(name: str) -> bool:
     """Whether ``name`` is set to 1, true, yes or on."""
     return os.environ.get(name, "").strip().lower() in ON_VALUES

@@ -89,7 +89,7 @@ def load_embedding_model(
     else:
         loaded = _load_from_hub(preset, requested, device)
     _register_query_prompt(loaded.model, loaded.preset.query_prompt)
-    announce(f"Embedding model: {loaded.loaded} on {device} ({loaded.reason})", quiet)
+    announce(f"Embedding model: {config.shown(loaded.loaded)} on {device} ({loaded.reason})", quiet)
     return loaded
 
 

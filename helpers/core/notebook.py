@@ -23,7 +23,7 @@ def show_setup(run: str | None = None) -> config.RunPaths:
     offline = "" if hub_ok or preset.offline else f"  -> {stand_in} ({hub_why})"
     print(f"base model : {preset.model_id}  (set {presets.MODEL_ENV}=<preset or id> to change){offline}")
     print(f"LLM        : {llm.describe() if llm else 'not configured (offline generator and answerer)'}")
-    print(f"run folder : {paths.root}")
+    print(f"run folder : {config.shown(paths.root)}")
     return paths
 
 

@@ -93,7 +93,7 @@ def run_stage(stage: Stage, settings: RunSettings) -> dict:
         raise DiskFullError(stage.output(paths), needed, f"the {stage.name} stage") from exc
     seconds = round(time.perf_counter() - started, 1)
     write_json(record, {"fingerprint": digest, "settings": chosen, "seconds": seconds, "summary": summary})
-    print(f"[{stage.name}] done in {seconds:.1f} s -> {stage.output(paths)}", flush=True)
+    print(f"[{stage.name}] done in {seconds:.1f} s -> {config.shown(stage.output(paths))}", flush=True)
     return summary | {"seconds": seconds}
 
 

@@ -330,7 +330,7 @@ def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Pr
         "usage": result.usage or None,
     }
     save_pairs(dataset, out_dir, report)
-    print(describe_report(report) + f"\n-> {out_dir}")
+    print(describe_report(report) + f"\n-> {config.shown(out_dir)}")
     return report
 
 

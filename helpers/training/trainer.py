@@ -154,7 +154,8 @@ def finetune(
     corpus = retrieval_corpus(pairs, run.chunks, held_out_documents(pairs_dir))
     fingerprint = run_fingerprint(replace(cfg, dims=dims), loaded.loaded, pairs, corpus)
     if resume and (cached := cached_result(output_dir, fingerprint)):
-        print(f"Already trained with these pairs and settings: {output_dir} (resume=False retrains).")
+        print(f"Already trained with these pairs and settings: {kit_config.shown(output_dir)} "
+              "(resume=False retrains).")
         return cached
 
     store = run_store(run)
