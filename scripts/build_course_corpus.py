@@ -30,6 +30,16 @@ from helpers.chunking.pdfs import load_pdfs  # noqa: E402
 from helpers.core.gold import Evidence, GoldQuestion, relevant_chunk_ids  # noqa: E402
 
 OUT = REPO / "data" / "debian-faq"
+# Questions the FAQ does not answer, written by the kit, not by FAQ readers: the RAG chain should refuse
+# them. The retrieval verdict leaves unanswerable questions out, so they never count as people's questions.
+UNANSWERABLE = {
+    "u-hotline": "What is the phone number of Debian's customer support hotline?",
+    "u-iphone": "How do I install Debian on an iPhone?",
+    "u-debconf": "How many people attended DebConf in 2019?",
+    "u-swap": "What swap size does Debian recommend for a laptop with 16 GB of RAM?",
+    "u-gaming": "Which graphics card gives the best gaming performance on Debian?",
+    "u-salary": "What salary do Debian developers get paid?",
+}
 NOTICE = Path("/usr/share/doc/debian-faq/copyright")
 QUOTE_WORDS = 40
 
@@ -42,6 +52,12 @@ def quote_blocks(answer: str, words: int = QUOTE_WORDS) -> list[str]:
         last = blocks.pop()
         blocks[-1] += last
     return [" ".join(block) for block in blocks]
+
+
+def unanswerable_rows() -> list[dict]:
+    """The kit's own unanswerable questions, in the gold format (no evidence, no reference answer)."""
+    return [{"id": qid, "question": q, "type": "unanswerable", "answerable": False, "evidence": [],
+             "reference_answer": None} for qid, q in UNANSWERABLE.items()]
 
 
 def found_quotes(document: str, quotes: list[str], chunkings: list[list]) -> list[str]:
@@ -75,6 +91,7 @@ def main() -> None:
     faq = OUT / "questions.jsonl"
     chunked = chunkings(OUT)
     rows = [gold_row(json.loads(line), chunked) for line in faq.read_text(encoding="utf-8").splitlines()]
+    rows += unanswerable_rows()
     kept = sum(len(row["evidence"]) for row in rows)
     blocks = sum(len(quote_blocks(row["reference_answer"])) for row in rows)
     print(f"evidence: {kept} of {blocks} answer blocks found in the chunks of every strategy")

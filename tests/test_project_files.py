@@ -154,3 +154,16 @@ def test_set_repo_rewrites_the_links_and_nothing_else():
     text = ('KIT_REPO = "a/kit"\n[badge](https://colab.research.google.com/github/a/kit/blob/main/x.ipynb)\n'
             'repo_url = "https://github.com/a/kit"\nsee https://github.com/a/kit-tools')
     assert set_repo.repoint(text, "a/kit", "me/fork") == text.replace("a/kit", "me/fork", 3)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + SOLUTIONS, ids=lambda p: p.name)
+def test_stored_outputs_read_as_a_learner_sees_them(path: Path):
+    """No progress-bar residue, no absolute path of the machine that ran them (see
+    scripts/execute_notebooks.py)."""
+    import nbformat
+
+    texts = ["".join(out.get("text", "")) + str(out.get("data", {}).get("text/plain", ""))
+             for cell in nbformat.read(path, as_version=4).cells for out in cell.get("outputs", [])]
+    assert not [t for t in texts if re.search(r"\d+%\|", t)], "progress-bar residue in stored outputs"
+    assert not [t for t in texts if re.search(r"(/work|/home|/root|/content|/Users)/\S*runs/", t)], (
+        "an absolute runs path in stored outputs: print config.shown(path)")

@@ -82,7 +82,22 @@ def verdict_sentence(name: str, query_set: dict, people_wrote_any: bool = True) 
     rows = verdict_rows(query_set)
     n = query_set.get("n_queries", "?")
     text = f"Fine-tuned vs base on the {query_set_label(name)} ({n}): {_outcome(rows)}."
-    return " ".join(part for part in (text, split_sentence(rows), detectable_sentence(rows)) if part)
+    parts = (text, split_sentence(rows), lexical_sentence(name, query_set, rows), detectable_sentence(rows))
+    return " ".join(part for part in parts if part)
+
+
+def lexical_sentence(name: str, query_set: dict, rows: list[dict]) -> str:
+    """When BM25 beats the fine-tuned model, say so and why: the questions share the passages' words."""
+    try:
+        bm25 = query_set["metrics"][BM25]["full"][HEADLINE]["mean"]
+    except KeyError:
+        return ""
+    tuned = rows[0]["fine_tuned"] if rows else None
+    if tuned is None or bm25 <= tuned:
+        return ""
+    why = ("people asked them in the documents' own words" if name in PEOPLES_QUESTIONS else
+           "they were written from the very chunks they must find and share their words")
+    return f"BM25, plain word matching, scores {number(bm25)} here, above the fine-tuned model: {why}."
 
 
 def synthetic_sentence(name: str, query_set: dict) -> str:
