@@ -88,12 +88,9 @@ def verdict_sentence(name: str, query_set: dict, people_wrote_any: bool = True) 
 
 def lexical_sentence(name: str, query_set: dict, rows: list[dict]) -> str:
     """When BM25 beats the fine-tuned model, say so and why: the questions share the passages' words."""
-    try:
-        bm25 = query_set["metrics"][BM25]["full"][HEADLINE]["mean"]
-    except KeyError:
-        return ""
+    bm25 = _mean(query_set.get("metrics", {}), BM25, "full")
     tuned = rows[0]["fine_tuned"] if rows else None
-    if tuned is None or bm25 <= tuned:
+    if bm25 is None or tuned is None or bm25 <= tuned:
         return ""
     why = ("people asked them in the documents' own words" if name in PEOPLES_QUESTIONS else
            "they were written from the very chunks they must find and share their words")
@@ -104,7 +101,7 @@ def synthetic_sentence(name: str, query_set: dict) -> str:
     """The verdict on synthetic questions when nobody wrote any: what these questions measure (matching the
     words of the chunk they were written from, which BM25 does well) and that real questions are unknown."""
     n = query_set.get("n_queries", "?")
-    bm25 = query_set["metrics"][BM25]["full"][HEADLINE]["mean"]
+    bm25 = _mean(query_set["metrics"], BM25, "full")
     outcome = _outcome(verdict_rows(query_set), SYNTHETIC_WORDS)
     return (f"Fine-tuned vs base on the {query_set_label(name)} ({n}), all synthetic: {outcome}. These "
             "questions were written from the very chunks they must find and share their words (BM25 scores "
