@@ -14,6 +14,6 @@ profile_dir=$(mktemp -d)
 trap 'rm -rf "$profile_dir"' EXIT
 "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
   --disable-background-networking --disable-component-update --disable-sync \
-  --user-data-dir="$profile_dir" --hide-scrollbars --window-size=1100,"$height" \
+  --user-data-dir="$profile_dir" --hide-scrollbars --window-size=1280,"$height" \
   --screenshot="$out" "file://$(realpath "$run_dir/report.html")" 2>/dev/null
 echo "$out"

@@ -1,4 +1,5 @@
-"""report.html in a real browser: the verdict is on the first screen and no table is wider than the page.
+"""report.html in a real browser: the verdict is on the first screen, no table is wider than the page and no
+word in a table is split over two lines.
 
 The page is the run report of a recorded smoke run (the ``recorded_run`` fixture). Headless Chromium loads
 a copy with a script that writes what it measures into the DOM, and ``--dump-dom`` hands that back.
@@ -34,6 +35,17 @@ const result = {
     .filter((t) => t.getBoundingClientRect().right > pageWidth + 1 || t.scrollWidth > t.clientWidth + 1)
     .map((t) => t.innerText.slice(0, 80)),
   tables: document.querySelectorAll('table').length,
+  // words of a table's header or cell drawn on two lines ("cou/nt"): a word split by the layout
+  split_words: [...document.querySelectorAll('th, td')].flatMap((cell) => {
+    const node = cell.firstChild, text = cell.textContent, split = [];
+    if (!node || node.nodeType !== Node.TEXT_NODE) return split;
+    for (const m of text.matchAll(/\S+/g)) {
+      const range = document.createRange();
+      range.setStart(node, m.index); range.setEnd(node, m.index + m[0].length);
+      if (new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size > 1) split.push(m[0]);
+    }
+    return split;
+  }),
 };
 const out = document.createElement('pre');
 out.id = 'measure';
@@ -88,3 +100,9 @@ def test_no_table_is_wider_than_the_page(report_html, tmp_path, width):
     seen = measure(report_html, tmp_path, width, SCREEN[1])
     assert seen["tables"] >= 5
     assert seen["overflowing"] == []
+
+
+@pytest.mark.parametrize("width", [SCREEN[0], 1024])
+def test_no_word_in_a_table_is_split_over_two_lines(report_html, tmp_path, width):
+    seen = measure(report_html, tmp_path, width, SCREEN[1])
+    assert seen["split_words"] == []
