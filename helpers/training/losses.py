@@ -22,8 +22,27 @@ def _cached_mnrl(model, cfg, gather: bool):
                                                      gather_across_devices=gather)
 
 
+def _gist(model, cfg, gather: bool):
+    """``mnrl`` whose in-batch negatives the starting model, frozen as a guide, scores above the question's
+    own passage are left out (likely unlabelled positives; GISTEmbed). MNRL's temperature (scale 20)."""
+    from sentence_transformers.sentence_transformer import losses
+
+    return losses.GISTEmbedLoss(model, guide=_frozen_copy(model), temperature=1 / MNRL_SCALE,
+                                gather_across_devices=gather)
+
+
+def _frozen_copy(model):
+    """The model as it is now, for a guide that never trains."""
+    import copy
+
+    guide = copy.deepcopy(model)
+    guide.requires_grad_(False)
+    return guide.eval()
+
+
+MNRL_SCALE = 20.0  # MultipleNegativesRankingLoss's default similarity scale (temperature 0.05)
 # name -> builder(model, cfg: TrainConfig, gather_across_devices: bool) of the inner loss
-LOSSES: dict[str, Callable] = {"mnrl": _mnrl, "cached_mnrl": _cached_mnrl}
+LOSSES: dict[str, Callable] = {"mnrl": _mnrl, "cached_mnrl": _cached_mnrl, "gist": _gist}
 LossName = Literal[tuple(LOSSES)]  # the names above, for TrainConfig.loss
 
 

@@ -417,6 +417,24 @@ def test_every_registered_loss_trains_under_matryoshka(name, tiny_model):
     assert math.isfinite(value.item())
 
 
+def test_the_gist_loss_leaves_out_a_negative_the_frozen_guide_ranks_above_the_positive(tiny_model):
+    """Two questions share one passage: for plain MNRL the twin is a negative it must push away; the guide
+    (the starting model, frozen) scores it as high as the positive, so GISTEmbed leaves it out."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    gist = build_loss(model, TrainConfig(loss="gist"), [64]).loss
+    guide = gist.guide
+    assert guide is not model and not any(p.requires_grad for p in guide.parameters())
+    questions = ["why do bees dance?", "how do bees tell the hive where flowers are?", "why is tea steamed?"]
+    passages = [PASSAGES["bees"][0], PASSAGES["bees"][0], PASSAGES["tea"][0]]
+    batch = [model.tokenize(questions), model.tokenize(passages)]
+    mnrl = build_loss(model, TrainConfig(loss="mnrl"), [64]).loss
+    assert gist(batch, None).item() < mnrl(batch, None).item()
+    gist(batch, None).backward()
+    assert all(p.grad is None for p in guide.parameters())
+
+
 def test_loss_names_are_the_registry_s(monkeypatch):
     """TrainConfig.loss and the CLI's --loss choices are read from LOSSES, not listed again."""
     import typing
