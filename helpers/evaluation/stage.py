@@ -41,6 +41,7 @@ from helpers.evaluation.metrics import (
     quantized_scorer,
     rank,
 )
+from helpers.evaluation.result import EvalResult, QuerySetResult
 from helpers.evaluation.retention import DEFAULT_SUBSETS, retention_check
 from helpers.evaluation.stats import bootstrap_ci, paired_test
 from helpers.evaluation.systems import (
@@ -188,7 +189,7 @@ def verdict(test: dict) -> str:
     return "helped" if test["mean_diff"] > 0 else "hurt"
 
 
-def disagreement(set_reports: dict[str, dict]) -> str | None:
+def disagreement(set_reports: dict[str, QuerySetResult]) -> str | None:
     """A plain sentence when the query sets disagree on whether fine-tuning helped; None when they agree."""
     verdicts = {name: r["verdict"] for name, r in set_reports.items() if r.get("verdict")}
     if len(set(verdicts.values())) < 2:
@@ -212,7 +213,7 @@ def by_type(types: dict[str, str], data: IRData, runs: dict[str, SystemRun]) -> 
             for t in sorted(set(labels))}
 
 
-def set_report(data: IRData, runs: dict[str, SystemRun]) -> dict:
+def set_report(data: IRData, runs: dict[str, SystemRun]) -> QuerySetResult:
     """Everything eval.json says about one query set."""
     tests = paired_tests(runs)
     headline = next((t for t in tests if t["a"] == BASE), None)
@@ -359,7 +360,7 @@ def static_systems(paths: config.RunPaths, base_model: str) -> dict[str, str]:
 
 def evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, extra_models: Sequence[str] = (),
                  query_sets: Sequence[str] = ("test", "gold"), profile: config.Profile | None = None,
-                 static: bool = True, retention_subsets: Sequence[str] = DEFAULT_SUBSETS) -> dict:
+                 static: bool = True, retention_subsets: Sequence[str] = DEFAULT_SUBSETS) -> EvalResult:
     """Evaluate BM25, the base model, the fine-tuned ``paths.model``, the static models (``static``) and
     ``extra_models``; check retention on NanoBEIR when the hub is reachable; write eval.json.
 
@@ -386,7 +387,7 @@ def evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, extra
     if started_from and systems[BASE]["loaded"] != started_from:
         systems[BASE]["note"] = f"the fine-tuned model started from {started_from}, not from this base"
     reports = {name: set_report(data, runs[name]) for name, data in sets.items()}
-    report = {
+    report: EvalResult = {
         "profile": profile.name,
         "similarity": "cosine (embeddings truncated to each dimension, then re-normalised)",
         "confidence": f"{1 - ALPHA:.0%} percentile bootstrap over queries (1000 resamples)",
