@@ -230,14 +230,13 @@ def check_run_gold(paths: config.RunPaths) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     console.set_verbose(args.verbose)  # first: tqdm, imported below, reads whether to draw bars once
+    from helpers.core.settings import RunSettings
     from helpers.evaluation.result import load_result
     from helpers.pipeline.run_report import write_run_report
     from helpers.pipeline.runlock import run_lock
-    from helpers.pipeline.runner import RunSettings, run_all
+    from helpers.pipeline.runner import run_all
     from helpers.pipeline.stages import STAGES
 
-    if args.profile:  # stage modules read the profile from the environment too
-        os.environ[config.PROFILE_ENV] = args.profile
     _set_llm_limits(args)
     preflight(args)
     settings = RunSettings(pdf_dir=args.pdfs, model_id=args.model, profile=config.get_profile(args.profile),

@@ -22,10 +22,11 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from helpers.chunking.pdfs import document_texts, load_pdfs
-from helpers.core.config import shown
+from helpers.core.config import RunPaths, shown
 from helpers.core.gold import CORPUS_GOLD_FILENAME, copy_corpus_gold
 from helpers.core.io import read_jsonl, save_figure, write_json, write_jsonl
 from helpers.core.schema import Chunk, Page
+from helpers.core.settings import RunSettings
 
 MIN_WORDS = 5
 NEAR_DUPLICATE_JACCARD = 0.9
@@ -481,3 +482,12 @@ def plot_chunk_lengths(chunks_by_strategy: dict[str, list[Chunk]], max_tokens: i
     fig.tight_layout()
     save_figure(fig, path)
     return fig
+
+
+def run(paths: RunPaths, settings: RunSettings) -> dict:
+    """The pipeline's chunking stage: ``settings.pdf_dir`` into ``paths.chunks``, lengths measured with the
+    base model's own tokenizer so that nothing is truncated later."""
+    from helpers.core.models import load_embedding_model
+
+    tokenizer = load_embedding_model(settings.model_id).model
+    return build_chunks(settings.pdf_dir, paths.chunks, tokenizer=tokenizer)

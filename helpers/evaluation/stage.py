@@ -24,6 +24,7 @@ from helpers.core.embeddings import EmbeddingStore, run_store
 from helpers.core.gold import GoldFormatError, load_run_gold
 from helpers.core.io import read_json, write_json
 from helpers.core.schema import Chunk
+from helpers.core.settings import RunSettings
 from helpers.evaluation.metrics import (
     METRICS,
     PRECISIONS,
@@ -404,6 +405,12 @@ def evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, extra
     write_json(paths.eval, report)
     return report
 
+
+
+def run(paths: config.RunPaths, settings: RunSettings) -> dict:
+    """The pipeline's evaluation stage: ``evaluate_run`` with the run's base model and profile."""
+    result = evaluate_run(paths, base_model_id=settings.model_id, profile=settings.profile)
+    return {"written": str(paths.eval), "disagreement": result.get("disagreement")}
 
 def _full_dim(per_query: dict[str, PerQuery]) -> PerQuery:
     """The metrics at the largest dimension (dimensions are stored largest first)."""

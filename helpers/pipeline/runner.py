@@ -6,35 +6,13 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from helpers.core import config, presets
+from helpers.core import config
 from helpers.core.diskspace import MIN_FREE_BYTES, DiskFullError, folder_bytes, is_disk_full
 from helpers.core.io import read_json, write_json
-
-
-@dataclass
-class RunSettings:
-    """What a user chooses for one run (the CLI's options)."""
-
-    pdf_dir: Path = config.COURSE_CORPUS_DIR
-    model_id: str | None = None
-    profile: config.Profile = field(default_factory=config.get_profile)
-    run: str | None = None
-    runs_dir: Path = config.RUNS_DIR
-    generator: str = "auto"
-    split: str = "chunks"  # or "documents": some documents kept out of training (helpers.questions)
-    force: bool = False
-
-    @property
-    def paths(self) -> config.RunPaths:
-        return config.run_paths(self.run or self.profile.name, self.runs_dir)
-
-    @property
-    def preset(self) -> presets.Preset:
-        """The chosen base model's preset (``model_id``, else ``$KIT_MODEL``, else the course default)."""
-        return presets.resolve(self.model_id)
+from helpers.core.settings import RunSettings
 
 
 @dataclass(frozen=True)
@@ -44,7 +22,7 @@ class Stage:
     name: str
     inputs: Callable[[RunSettings], list[Path]]
     output: Callable[[config.RunPaths], Path]
-    run: Callable[[RunSettings], dict]
+    run: Callable[[config.RunPaths, RunSettings], dict]  # the stage package's run(paths, settings)
     settings: Callable[[RunSettings], dict]
 
 
@@ -83,7 +61,7 @@ def run_stage(stage: Stage, settings: RunSettings) -> dict:
     print(f"[{stage.name}] running ...", flush=True)
     started = time.perf_counter()
     try:
-        summary = stage.run(settings)
+        summary = stage.run(paths, settings)
     except DiskFullError:
         raise
     except Exception as exc:

@@ -40,6 +40,7 @@ from helpers.core.llm import (
     run_sync,
 )
 from helpers.core.schema import Chunk
+from helpers.core.settings import RunSettings
 from helpers.questions.offline import generate_offline
 from helpers.questions.pairs import (
     GenerationResult,
@@ -298,7 +299,7 @@ def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Pr
     if mode == "llm":  # LLM calls cost: at most max_chunks chunks, plus some only the test split uses
         chosen = select_chunks(chunks, profile.max_chunks, seed)
         held_out = held_out_test_chunks(chunks, chosen, profile.test_questions, n, seed)
-        result = generate(chosen + held_out, n, settings, cache_dir or DEFAULT_CACHE_DIR, progress=progress)
+        result = generate(chosen + held_out, n, settings, cache_dir or config.llm_cache_dir(), progress=progress)
     else:  # offline questions are free: every chunk gets them, the split budget caps what training uses
         chosen, held_out = list(chunks), []
         result = generate_offline(chunks, n, seed=seed, progress=progress)
@@ -474,3 +475,10 @@ def plot_validation(report: dict, path: Path | str | None = None):
     fig.tight_layout()
     save_figure(fig, path)
     return fig
+
+
+def run(paths: config.RunPaths, settings: RunSettings) -> dict:
+    """The pipeline's questions stage: ``paths.chunks`` into ``paths.pairs``. The offline MiniLM catches
+    near-duplicate questions, whatever model is fine-tuned."""
+    return build_pairs(paths.chunks, paths.pairs, profile=settings.profile, generator=settings.generator,
+                       cache_dir=settings.llm_cache, model="fallback", split=settings.split)

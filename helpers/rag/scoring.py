@@ -25,6 +25,7 @@ from helpers.core import config, console
 from helpers.core.embeddings import run_store
 from helpers.core.io import write_json
 from helpers.core.schema import Chunk
+from helpers.core.settings import RunSettings
 from helpers.rag.chain import ModelEmbeddings, RagAnswer, RagSystem, build_index, qdrant_client
 from helpers.rag.queries import EvalQuestion, query_sets
 
@@ -284,6 +285,14 @@ def rag_evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, k
     print(describe_answers(result["answers"]))
     return result
 
+
+
+def run(paths: config.RunPaths, settings: RunSettings) -> dict:
+    """The pipeline's RAG stage: ``rag_evaluate_run`` with the run's base model and profile; what was
+    answered, what a rerun asks again, and why the stage failed when every answer did."""
+    answers = rag_evaluate_run(paths, base_model_id=settings.model_id, profile=settings.profile)["answers"]
+    return {"written": str(paths.rag_eval), "answers": answers["answered"], "pending": answers["pending"],
+            "failed": answers["pending"] if answers["all_failed"] else None}
 
 def score_systems(systems: dict[str, RagSystem], sets: dict[str, list[EvalQuestion]], k: int, llm) -> dict:
     """Every system on every query set; RAGAS' judge metrics too when ``llm`` is given."""

@@ -24,6 +24,8 @@ from helpers.core import console
 from helpers.core.diskspace import disk_full_advice
 from helpers.core.embeddings import run_store
 from helpers.core.models import cap_max_seq_length, load_embedding_model
+from helpers.core.presets import STATIC_PRESET
+from helpers.core.settings import RunSettings
 from helpers.questions.pairs import held_out_documents
 from helpers.training.arguments import ddp_device, nan_callback, oom_advice, schedule, training_arguments
 from helpers.training.batches import chunk_of_anchor, keep_chunks_apart
@@ -191,3 +193,17 @@ def finetune(
         if push_to_hub:
             push_model(model, hub_model_id or output_dir.name)
     return result
+
+
+def run(paths: kit_config.RunPaths, settings: RunSettings) -> dict:
+    """The pipeline's training stage: ``paths.pairs`` into ``paths.model`` and, unless the base model is
+    static itself, a static model on the same pairs into ``paths.static_model`` (seconds on a CPU), for the
+    evaluation to compare with."""
+    profile = settings.profile
+    summary = finetune(paths.pairs, paths.model, model_id=settings.model_id, profile=profile).summary()
+    if settings.preset.kind == "static":
+        return summary
+    static = finetune(paths.pairs, paths.static_model, model_id=STATIC_PRESET, profile=profile,
+                      checkpoint_dir=paths.checkpoints_static, progress=False)
+    return summary | {"static_model": static.base_model, "static_pairs_per_second": static.pairs_per_second,
+                      "static_best_metric": static.best_metric}

@@ -11,6 +11,8 @@ environment is read at the edges only (``ENV_EDGES``), which pass the values dow
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 from pathlib import Path
 
 import pytest
@@ -140,6 +142,13 @@ def test_no_import_cycles():
 
 def test_imports_go_one_way():
     assert wrong_way(GRAPH) == []
+
+
+def test_every_stage_has_one_entry_point_shape():
+    """Each stage package exposes ``run(paths, settings)``: the call the pipeline makes."""
+    shapes = {stage: list(inspect.signature(importlib.import_module(f"helpers.{stage}").run).parameters)
+              for stage in STAGES}
+    assert shapes == {stage: ["paths", "settings"] for stage in STAGES}
 
 
 def test_every_module_has_a_layer():
