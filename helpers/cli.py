@@ -99,6 +99,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    console.show_messages()
     if args.command == "doctor":
         from helpers.doctor import main as doctor
 

@@ -11,6 +11,7 @@ plots to ``runs/<run>/plots/``.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,6 +59,8 @@ from helpers.evaluation.systems import (
 )
 from helpers.questions.pairs import UNSEEN, held_out_documents
 from helpers.training.rotation import principal_rotation
+
+logger = logging.getLogger(__name__)
 
 ALPHA = 0.05
 SHOWN_TOP = 3
@@ -250,7 +253,7 @@ def build_query_sets(paths: config.RunPaths, chunks: Sequence[Chunk], names: Seq
             raise  # the user's own file has bad lines: fixed, not left out (nothing is written before)
         except (ValueError, FileNotFoundError) as exc:
             skipped[name] = str(exc)
-            print(f"Gold questions skipped: {exc}")
+            logger.info(f"Gold questions skipped: {exc}")
     if not sets:
         raise ValueError(f"None of the query sets {list(names)} could be built: {skipped}")
     if held_out:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from helpers.core import config
 from helpers.core.diskspace import MIN_FREE_BYTES, DiskFullError, folder_bytes, is_disk_full
 from helpers.core.io import read_json, write_json
 from helpers.core.settings import RunSettings
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,13 +55,13 @@ def run_stage(stage: Stage, settings: RunSettings) -> dict:
         previous = read_json(record)
         pending = previous["summary"].get("pending")
         if previous.get("fingerprint") == digest and not pending:
-            print(f"[{stage.name}] unchanged since the last run: skipped ({stage.output(paths)})")
+            logger.info(f"[{stage.name}] unchanged since the last run: skipped ({stage.output(paths)})")
             return previous["summary"] | {"skipped": True}
         if pending:
-            print(f"[{stage.name}] last run incomplete: {pending}; retrying", flush=True)
+            logger.info(f"[{stage.name}] last run incomplete: {pending}; retrying")
         elif changed := changed_settings(previous.get("settings"), chosen):
-            print(f"[{stage.name}] {changed}", flush=True)
-    print(f"[{stage.name}] running ...", flush=True)
+            logger.info(f"[{stage.name}] {changed}")
+    logger.info(f"[{stage.name}] running ...")
     started = time.perf_counter()
     try:
         summary = stage.run(paths, settings)
@@ -71,7 +74,7 @@ def run_stage(stage: Stage, settings: RunSettings) -> dict:
         raise DiskFullError(stage.output(paths), needed, f"the {stage.name} stage") from exc
     seconds = round(time.perf_counter() - started, 1)
     write_json(record, {"fingerprint": digest, "settings": chosen, "seconds": seconds, "summary": summary})
-    print(f"[{stage.name}] done in {seconds:.1f} s -> {config.shown(stage.output(paths))}", flush=True)
+    logger.info(f"[{stage.name}] done in {seconds:.1f} s -> {config.shown(stage.output(paths))}")
     return summary | {"seconds": seconds}
 
 

@@ -10,6 +10,7 @@ judge output) rather than averaging failures away. Nothing offline reaches tikto
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import statistics
 import threading
@@ -28,6 +29,8 @@ from helpers.core.schema import Chunk
 from helpers.core.settings import RunSettings
 from helpers.rag.chain import ModelEmbeddings, RagAnswer, RagSystem, build_index, qdrant_client
 from helpers.rag.queries import EvalQuestion, query_sets
+
+logger = logging.getLogger(__name__)
 
 console.no_usage_tracking()  # before ragas loads: else it posts usage events over the network
 
@@ -274,7 +277,7 @@ def rag_evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, k
         cap = max_questions if max_questions is not None else profile.rag_max_questions
         sets = query_sets(paths, chunks, cap, gold)
         if llm:
-            print(describe_answer_plan(llm, sets, len(systems), k, chunks))
+            logger.info(describe_answer_plan(llm, sets, len(systems), k, chunks))
         result = score_systems(systems, sets, k, llm)
     finally:
         if own:
@@ -282,7 +285,7 @@ def rag_evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, k
     result["max_questions"] = cap
     write_json(paths.rag_eval, result)
     plt.close(plot_scores(result, paths.plots / "rag_scores.png"))
-    print(describe_answers(result["answers"]))
+    logger.info(describe_answers(result["answers"]))
     return result
 
 

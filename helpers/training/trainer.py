@@ -14,6 +14,7 @@ notebooks and the CLI call it, and ``python -m helpers.training`` runs it under 
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Sequence
 from dataclasses import replace
@@ -55,6 +56,8 @@ from helpers.training.progress import quiet_progress
 from helpers.training.result import TrainingError, TrainResult, train_result
 from helpers.training.rotation import rotate_to_corpus
 from helpers.training.settings import TrainConfig
+
+logger = logging.getLogger(__name__)
 
 
 def build_trainer(model, cfg: TrainConfig, dims: list[int], pairs, corpus: dict[str, str],
@@ -156,8 +159,8 @@ def finetune(
     corpus = retrieval_corpus(pairs, run.chunks, held_out_documents(pairs_dir))
     fingerprint = run_fingerprint(replace(cfg, dims=dims), loaded.loaded, pairs, corpus)
     if resume and (cached := cached_result(output_dir, fingerprint)):
-        print(f"Already trained with these pairs and settings: {kit_config.shown(output_dir)} "
-              "(resume=False retrains).")
+        logger.info(f"Already trained with these pairs and settings: {kit_config.shown(output_dir)} "
+                    "(resume=False retrains).")
         return cached
 
     store = run_store(run)
@@ -173,7 +176,7 @@ def finetune(
     with trainer.args.main_process_first(desc="checkpoints"):  # rank 0 clears stale ones before others look
         resume_from = prepare_checkpoints(checkpoint_dir, fingerprint, resume)
     if resume_from:
-        print(f"Resuming from {resume_from}")
+        logger.info(f"Resuming from {resume_from}")
         marker.earlier_seconds = seconds_before(resume_from)
     with disk_full_advice(checkpoint_dir, training_disk_bytes(model, cfg.save_total_limit),
                           "training (checkpoints and the model)"):
