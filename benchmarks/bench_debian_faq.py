@@ -38,7 +38,8 @@ TRAIN_STAGES = ("chunk", "questions", "train")
 
 def train_on(pdf_dir: Path, run: str, profile: str, model: str) -> config.RunPaths:
     """The kit's chunk, questions and train stages on ``pdf_dir`` (offline questions), as the CLI does."""
-    from helpers.pipeline.runner import RunSettings, run_all
+    from helpers.core.settings import RunSettings
+    from helpers.pipeline.runner import run_all
     from helpers.pipeline.stages import STAGES
 
     settings = RunSettings(pdf_dir=pdf_dir, model_id=model, profile=config.get_profile(profile), run=run,

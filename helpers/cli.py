@@ -6,6 +6,7 @@ import argparse
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from helpers.core import config, console, llm, presets
 from helpers.core.diskspace import MIN_FREE_BYTES, DiskFullError, disk_full_advice, is_disk_full
@@ -21,6 +22,9 @@ from helpers.pipeline.preflight import (
 )
 from helpers.pipeline.runlock import RunLockedError
 from helpers.training.result import TrainingError
+
+if TYPE_CHECKING:  # the evaluation package imports tqdm, which must wait for console.set_verbose
+    from helpers.evaluation.result import EvalResult
 
 # Errors a user can act on: one clear line, exit code 2, no stack trace.
 USER_ERRORS = (ValueError, FileNotFoundError, LLMError, TrainingError, DiskFullError, RunLockedError, OSError,
@@ -95,6 +99,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    console.show_messages()
     if args.command == "doctor":
         from helpers.doctor import main as doctor
 
@@ -194,16 +199,17 @@ def _stage_row(name: str, summary: dict, output: Path | None, root: Path) -> lis
     return [name, state, str(where or "")]
 
 
-def _print_verdicts(report: dict, run: str) -> None:
+def _print_verdicts(report: EvalResult, run: str) -> None:
     """Per query set: the verdict in words, then fine-tuned vs base nDCG@10 at every dimension; without
     gold questions, why the verdict is weak and how to do better."""
+    from helpers.evaluation.result import has_query_set, skipped
     from helpers.evaluation.verdicts import VERDICT_HEADER, verdict_sentences, verdict_sets, verdict_table
     from helpers.pipeline.run_report import write_your_own
 
     for sentence, query_set in zip(verdict_sentences(report), verdict_sets(report).values(), strict=True):
         print(f"\n{sentence}")
         print(console.table(VERDICT_HEADER, verdict_table(query_set)))
-    if "gold" in report.get("skipped_query_sets", {}) and "test" in report["query_sets"]:
+    if skipped(report, "gold") and has_query_set(report, "test"):
         print(f"\n{write_your_own(run)}")
 
 
@@ -225,14 +231,13 @@ def check_run_gold(paths: config.RunPaths) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     console.set_verbose(args.verbose)  # first: tqdm, imported below, reads whether to draw bars once
-    from helpers.core.io import read_json
+    from helpers.core.settings import RunSettings
+    from helpers.evaluation.result import load_result
     from helpers.pipeline.run_report import write_run_report
     from helpers.pipeline.runlock import run_lock
-    from helpers.pipeline.runner import RunSettings, run_all
+    from helpers.pipeline.runner import run_all
     from helpers.pipeline.stages import STAGES
 
-    if args.profile:  # stage modules read the profile from the environment too
-        os.environ[config.PROFILE_ENV] = args.profile
     _set_llm_limits(args)
     preflight(args)
     settings = RunSettings(pdf_dir=args.pdfs, model_id=args.model, profile=config.get_profile(args.profile),
@@ -255,7 +260,7 @@ def _run(args: argparse.Namespace) -> int:
             for name, summary in summaries.items()]
     print(console.table(["stage", "time", "output"], rows))
     if settings.paths.eval.is_file():
-        _print_verdicts(read_json(settings.paths.eval), settings.paths.root.name)
+        _print_verdicts(load_result(settings.paths.eval), settings.paths.root.name)
     print(f"Report: {report_html}  (and {report_md.name})")
     return _failed(summaries)
 

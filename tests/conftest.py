@@ -7,6 +7,14 @@ from collections import Counter
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def kit_messages():
+    """The kit's logged lines on stdout, as the CLI and the notebooks show them (tests read them there)."""
+    from helpers.core import console
+
+    console.show_messages()
+
+
 @pytest.fixture(autouse=True)
 def fresh_announcements():
     """Each test sees the "Embedding model: ..." line of its first load (a process prints it once)."""

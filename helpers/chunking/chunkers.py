@@ -11,6 +11,7 @@ Every chunk records its document, pages and character span in :func:`helpers.chu
 
 from __future__ import annotations
 
+import logging
 import re
 import statistics
 from collections import Counter
@@ -22,10 +23,13 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from helpers.chunking.pdfs import document_texts, load_pdfs
-from helpers.core.config import shown
+from helpers.core.config import RunPaths, shown
 from helpers.core.gold import CORPUS_GOLD_FILENAME, copy_corpus_gold
 from helpers.core.io import read_jsonl, save_figure, write_json, write_jsonl
 from helpers.core.schema import Chunk, Page
+from helpers.core.settings import RunSettings
+
+logger = logging.getLogger(__name__)
 
 MIN_WORDS = 5
 NEAR_DUPLICATE_JACCARD = 0.9
@@ -324,8 +328,9 @@ def chunk_documents(pages: list[Page], strategy: str = "recursive", chunk_size: 
 def _warn_over_limit(chunks: list[Chunk], limit: int) -> None:
     over = sum(c.n_tokens > limit for c in chunks)
     if over:
-        print(f"Warning: {over} of {len(chunks)} chunks exceed the model's {limit} tokens and would be "
-              "truncated when embedded; use strategy='token' or 'structure', or a smaller chunk_size.")
+        logger.warning(f"Warning: {over} of {len(chunks)} chunks exceed the model's {limit} tokens and would "
+                       "be truncated when embedded; use strategy='token' or 'structure', or a smaller "
+                       "chunk_size.")
 
 
 # --- filtering ------------------------------------------------------------------------------------
@@ -454,8 +459,8 @@ def build_chunks(pdf_dir: Path, out_path: Path, strategy: str = "structure", tok
     }
     write_json(out_path.with_name(f"{out_path.stem}.report.json"), summary)
     plt.close(plot_chunk_lengths({strategy: kept}, budget.passage_limit, plot))
-    print(f"{len(kept)} chunks ({strategy}) -> {shown(out_path)}; dropped {dropped or 'none'}"
-          + (f"; {gold} gold questions came with the PDFs" if gold else ""))
+    logger.info(f"{len(kept)} chunks ({strategy}) -> {shown(out_path)}; dropped {dropped or 'none'}"
+                + (f"; {gold} gold questions came with the PDFs" if gold else ""))
     return summary
 
 
@@ -481,3 +486,12 @@ def plot_chunk_lengths(chunks_by_strategy: dict[str, list[Chunk]], max_tokens: i
     fig.tight_layout()
     save_figure(fig, path)
     return fig
+
+
+def run(paths: RunPaths, settings: RunSettings) -> dict:
+    """The pipeline's chunking stage: ``settings.pdf_dir`` into ``paths.chunks``, lengths measured with the
+    base model's own tokenizer so that nothing is truncated later."""
+    from helpers.core.models import load_embedding_model
+
+    tokenizer = load_embedding_model(settings.model_id).model
+    return build_chunks(settings.pdf_dir, paths.chunks, tokenizer=tokenizer)

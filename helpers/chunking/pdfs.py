@@ -7,6 +7,7 @@ the folder is still loaded.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -20,6 +21,8 @@ import ftfy
 from tqdm.auto import tqdm
 
 from helpers.core.schema import Page
+
+logger = logging.getLogger(__name__)
 
 NO_TEXT_LAYER = "no text layer (scanned?) — run OCR first, e.g. ocrmypdf"
 LIGATURES = {chr(c): unicodedata.normalize("NFKC", chr(c)) for c in range(0xFB00, 0xFB07)}
@@ -348,7 +351,7 @@ def load_pdfs(path: Path | str, options: CleanOptions = CleanOptions(), progress
         if partial:
             result.problems.append(Problem(source, partial))
     if progress or result.problems:
-        print(result.summary())
+        logger.info(result.summary())
     return result
 
 

@@ -14,6 +14,7 @@ again; what arrives is checked to be a PDF that opens with at least one page, an
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import urllib.error
 import urllib.request
@@ -21,7 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers.core.config import DATA_DIR
+from helpers.core.console import show_messages
 from helpers.core.io import atomic_path
+
+logger = logging.getLogger(__name__)
 
 SOURCES_MANIFEST = DATA_DIR / "sources.json"
 DOWNLOADS_DIR = DATA_DIR / "downloads"
@@ -156,10 +160,11 @@ class _NotAPdf(Exception):
 
 def _say(quiet: bool, text: str) -> None:
     if not quiet:
-        print(text)
+        logger.info(text)
 
 
 def main(argv: list[str] | None = None) -> int:
+    show_messages()
     names = list(sys.argv[1:] if argv is None else argv) or None
     try:
         download_sources(names=names)

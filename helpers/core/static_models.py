@@ -16,6 +16,8 @@ from pathlib import Path
 from helpers.core import config
 from helpers.core.hf import fallback_model_path, quiet_transformers
 
+logger = logging.getLogger(__name__)
+
 PCA_DIMS = 256
 
 
@@ -39,7 +41,7 @@ def distill_static(source: Path, output: Path, pca_dims: int = PCA_DIMS, **optio
     from sentence_transformers.sentence_transformer.modules import StaticEmbedding
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    print(f"Distilling a static model from {source} with model2vec (made once, kept in {output})")
+    logger.info(f"Distilling a static model from {source} with model2vec (made once, kept in {output})")
     # It warns about every distill() argument this model2vec version lacks (apply_zipf, use_subword).
     warnings = logging.getLogger(StaticEmbedding.__module__)
     level = warnings.level

@@ -7,7 +7,11 @@ says that it was skipped and why, after a reachability check that takes at most 
 
 from __future__ import annotations
 
+import logging
+
 from helpers.core import config
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_SUBSETS = ("msmarco", "nfcorpus", "scifact")
 METRIC = "ndcg@10"
@@ -28,7 +32,7 @@ def retention_check(models: dict[str, str], subsets: tuple[str, ...] = DEFAULT_S
     result = {"benchmark": "NanoBEIR", "subsets": list(subsets), "metric": METRIC}
     reachable, why = datasets_reachable()
     if not reachable:
-        print(f"Retention check (NanoBEIR) skipped: {why}")
+        logger.info(f"Retention check (NanoBEIR) skipped: {why}")
         return result | {"skipped": True, "reason": why}
     from helpers.core.models import load_embedding_model
 

@@ -11,6 +11,7 @@ plots to ``runs/<run>/plots/``.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from helpers.core.embeddings import EmbeddingStore, run_store
 from helpers.core.gold import GoldFormatError, load_run_gold
 from helpers.core.io import read_json, write_json
 from helpers.core.schema import Chunk
+from helpers.core.settings import RunSettings
 from helpers.evaluation.metrics import (
     METRICS,
     PRECISIONS,
@@ -41,6 +43,7 @@ from helpers.evaluation.metrics import (
     quantized_scorer,
     rank,
 )
+from helpers.evaluation.result import EvalResult, QuerySetResult
 from helpers.evaluation.retention import DEFAULT_SUBSETS, retention_check
 from helpers.evaluation.stats import bootstrap_ci, paired_test
 from helpers.evaluation.systems import (
@@ -56,6 +59,8 @@ from helpers.evaluation.systems import (
 )
 from helpers.questions.pairs import UNSEEN, held_out_documents
 from helpers.training.rotation import principal_rotation
+
+logger = logging.getLogger(__name__)
 
 ALPHA = 0.05
 SHOWN_TOP = 3
@@ -188,7 +193,7 @@ def verdict(test: dict) -> str:
     return "helped" if test["mean_diff"] > 0 else "hurt"
 
 
-def disagreement(set_reports: dict[str, dict]) -> str | None:
+def disagreement(set_reports: dict[str, QuerySetResult]) -> str | None:
     """A plain sentence when the query sets disagree on whether fine-tuning helped; None when they agree."""
     verdicts = {name: r["verdict"] for name, r in set_reports.items() if r.get("verdict")}
     if len(set(verdicts.values())) < 2:
@@ -212,7 +217,7 @@ def by_type(types: dict[str, str], data: IRData, runs: dict[str, SystemRun]) -> 
             for t in sorted(set(labels))}
 
 
-def set_report(data: IRData, runs: dict[str, SystemRun]) -> dict:
+def set_report(data: IRData, runs: dict[str, SystemRun]) -> QuerySetResult:
     """Everything eval.json says about one query set."""
     tests = paired_tests(runs)
     headline = next((t for t in tests if t["a"] == BASE), None)
@@ -248,7 +253,7 @@ def build_query_sets(paths: config.RunPaths, chunks: Sequence[Chunk], names: Seq
             raise  # the user's own file has bad lines: fixed, not left out (nothing is written before)
         except (ValueError, FileNotFoundError) as exc:
             skipped[name] = str(exc)
-            print(f"Gold questions skipped: {exc}")
+            logger.info(f"Gold questions skipped: {exc}")
     if not sets:
         raise ValueError(f"None of the query sets {list(names)} could be built: {skipped}")
     if held_out:
@@ -359,7 +364,7 @@ def static_systems(paths: config.RunPaths, base_model: str) -> dict[str, str]:
 
 def evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, extra_models: Sequence[str] = (),
                  query_sets: Sequence[str] = ("test", "gold"), profile: config.Profile | None = None,
-                 static: bool = True, retention_subsets: Sequence[str] = DEFAULT_SUBSETS) -> dict:
+                 static: bool = True, retention_subsets: Sequence[str] = DEFAULT_SUBSETS) -> EvalResult:
     """Evaluate BM25, the base model, the fine-tuned ``paths.model``, the static models (``static``) and
     ``extra_models``; check retention on NanoBEIR when the hub is reachable; write eval.json.
 
@@ -386,7 +391,7 @@ def evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, extra
     if started_from and systems[BASE]["loaded"] != started_from:
         systems[BASE]["note"] = f"the fine-tuned model started from {started_from}, not from this base"
     reports = {name: set_report(data, runs[name]) for name, data in sets.items()}
-    report = {
+    report: EvalResult = {
         "profile": profile.name,
         "similarity": "cosine (embeddings truncated to each dimension, then re-normalised)",
         "confidence": f"{1 - ALPHA:.0%} percentile bootstrap over queries (1000 resamples)",
@@ -403,6 +408,12 @@ def evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, extra
     write_json(paths.eval, report)
     return report
 
+
+
+def run(paths: config.RunPaths, settings: RunSettings) -> dict:
+    """The pipeline's evaluation stage: ``evaluate_run`` with the run's base model and profile."""
+    result = evaluate_run(paths, base_model_id=settings.model_id, profile=settings.profile)
+    return {"written": str(paths.eval), "disagreement": result.get("disagreement")}
 
 def _full_dim(per_query: dict[str, PerQuery]) -> PerQuery:
     """The metrics at the largest dimension (dimensions are stored largest first)."""

@@ -4,13 +4,13 @@ could see at all (the smallest difference each query set detects, from its paire
 from __future__ import annotations
 
 from helpers.evaluation.numbers import interval, number
+from helpers.evaluation.result import EvalResult, QuerySetResult, mean, query_sets
 from helpers.evaluation.systems import (
     BASE,
     BASE_ROTATED,
     BM25,
     FINETUNED,
     GOLD_UNSEEN,
-    HEADLINE,
     query_set_label,
 )
 
@@ -24,29 +24,28 @@ PEOPLES_QUESTIONS = ("gold", GOLD_UNSEEN)  # query sets people wrote; the others
 SYNTHETIC_WORDS = {"helped": "higher on these questions", "hurt": "lower on these questions"}
 
 
-def verdict_rows(query_set: dict) -> list[dict]:
-    """One row per dimension of fine-tuned vs base nDCG@10 on one query set (eval.json's ``query_sets``)."""
+def verdict_rows(query_set: QuerySetResult) -> list[dict]:
+    """One row per dimension of fine-tuned vs base nDCG@10 on one query set."""
     from helpers.evaluation.stage import verdict
 
-    metrics = query_set.get("metrics", {})
     tests = query_set.get("paired_tests", [])
     vs_rotated = {t["dim"]: t for t in tests if t["a"] == BASE_ROTATED}
     rows = []
     for test in (t for t in tests if t["a"] == BASE):
         dim, training = test["dim"], vs_rotated.get(test["dim"], {})
-        rotated = _mean(metrics, BASE_ROTATED, dim)
-        base = _mean(metrics, BASE, dim)
+        rotated = mean(query_set, BASE_ROTATED, dim)
+        base = mean(query_set, BASE, dim)
         rows.append({"dim": dim, "verdict": verdict(test), "diff": test["mean_diff"],
                      "low": test.get("ci_low"), "high": test.get("ci_high"),
                      "detectable": test.get("detectable_diff"), "n_queries": test.get("n_queries"),
-                     "base": base, "fine_tuned": _mean(metrics, FINETUNED, dim),
+                     "base": base, "fine_tuned": mean(query_set, FINETUNED, dim),
                      "rotation": None if rotated is None or base is None else rotated - base,
                      "training": training.get("mean_diff"), "training_low": training.get("ci_low"),
                      "training_high": training.get("ci_high")})
     return rows
 
 
-def verdict_table(query_set: dict) -> list[list[str]]:
+def verdict_table(query_set: QuerySetResult) -> list[list[str]]:
     """``verdict_rows`` as text cells under ``VERDICT_HEADER`` (numbers rounded to 3 places)."""
     return [[r["dim"], number(r["base"]), number(r["fine_tuned"]), number(r["diff"], signed=True),
              interval(r["low"], r["high"]), number(r["rotation"], signed=True),
@@ -71,7 +70,7 @@ def split_sentence(rows: list[dict]) -> str:
             f"{number(full['rotation'], signed=True)} and {number(small['rotation'], signed=True)}.")
 
 
-def verdict_sentence(name: str, query_set: dict, people_wrote_any: bool = True) -> str:
+def verdict_sentence(name: str, query_set: QuerySetResult, people_wrote_any: bool = True) -> str:
     """E.g. 'Fine-tuned vs base on the test questions (240): helped at 128, 64 dims; no clear difference at
     384 dims. With 240 questions a change smaller than 0.045 nDCG@10 at 128 dims would go unseen ...'
 
@@ -86,9 +85,9 @@ def verdict_sentence(name: str, query_set: dict, people_wrote_any: bool = True) 
     return " ".join(part for part in parts if part)
 
 
-def lexical_sentence(name: str, query_set: dict, rows: list[dict]) -> str:
+def lexical_sentence(name: str, query_set: QuerySetResult, rows: list[dict]) -> str:
     """When BM25 beats the fine-tuned model, say so and why: the questions share the passages' words."""
-    bm25 = _mean(query_set.get("metrics", {}), BM25, "full")
+    bm25 = mean(query_set, BM25)
     tuned = rows[0]["fine_tuned"] if rows else None
     if bm25 is None or tuned is None or bm25 <= tuned:
         return ""
@@ -97,11 +96,11 @@ def lexical_sentence(name: str, query_set: dict, rows: list[dict]) -> str:
     return f"BM25, plain word matching, scores {number(bm25)} here, above the fine-tuned model: {why}."
 
 
-def synthetic_sentence(name: str, query_set: dict) -> str:
+def synthetic_sentence(name: str, query_set: QuerySetResult) -> str:
     """The verdict on synthetic questions when nobody wrote any: what these questions measure (matching the
     words of the chunk they were written from, which BM25 does well) and that real questions are unknown."""
     n = query_set.get("n_queries", "?")
-    bm25 = _mean(query_set["metrics"], BM25, "full")
+    bm25 = mean(query_set, BM25)
     outcome = _outcome(verdict_rows(query_set), SYNTHETIC_WORDS)
     return (f"Fine-tuned vs base on the {query_set_label(name)} ({n}), all synthetic: {outcome}. These "
             "questions were written from the very chunks they must find and share their words (BM25 scores "
@@ -109,30 +108,29 @@ def synthetic_sentence(name: str, query_set: dict) -> str:
             "people ask is unknown.")
 
 
-def headline_set(report: dict) -> str:
+def headline_set(report: EvalResult) -> str:
     """The query set the verdict leads with: questions people wrote when there are, else the first."""
-    sets = [name for name, qs in report["query_sets"].items() if qs.get("verdict")]
-    sets = sets or list(report["query_sets"])
+    sets = [name for name, qs in query_sets(report).items() if qs.get("verdict")] or list(query_sets(report))
     return next((name for name in PEOPLES_QUESTIONS if name in sets), sets[0])
 
 
-def verdict_sets(report: dict) -> dict[str, dict]:
+def verdict_sets(report: EvalResult) -> dict[str, QuerySetResult]:
     """The query sets with a verdict, the headline set first (the order every view gives them in)."""
     first = headline_set(report)
-    sets = {name: qs for name, qs in report["query_sets"].items() if qs.get("verdict")}
+    sets = {name: qs for name, qs in query_sets(report).items() if qs.get("verdict")}
     return dict(sorted(sets.items(), key=lambda item: item[0] != first))
 
 
-def verdict_sentences(report: dict) -> list[str]:
+def verdict_sentences(report: EvalResult) -> list[str]:
     """One sentence per query set, the headline set first: the run's verdict, as the report, the terminal
     and notebook 04 all give it."""
     people = people_wrote_any(report)
     return [verdict_sentence(name, qs, people) for name, qs in verdict_sets(report).items()]
 
 
-def people_wrote_any(report: dict) -> bool:
-    """Whether an evaluation (eval.json) scored questions people wrote."""
-    return any(name in PEOPLES_QUESTIONS for name in report.get("query_sets", {}))
+def people_wrote_any(report: EvalResult) -> bool:
+    """Whether an evaluation scored questions people wrote."""
+    return any(name in PEOPLES_QUESTIONS for name in query_sets(report))
 
 
 def _outcome(rows: list[dict], words: dict[str, str] | None = None) -> str:
@@ -152,9 +150,3 @@ def detectable_sentence(rows: list[dict]) -> str:
     return (f"With {row['n_queries']} questions a change smaller than {row['detectable']:.3f} nDCG@10 "
             f"at {row['dim']} dims would go unseen (80% power).")
 
-
-def _mean(metrics: dict, system: str, dim: str) -> float | None:
-    try:
-        return metrics[system][dim][HEADLINE]["mean"]
-    except KeyError:
-        return None

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from helpers.core import config
+
+logger = logging.getLogger(__name__)
 
 ARTIFACTS = ("chunks", "pairs", "model", "eval")
 
@@ -21,7 +25,7 @@ def ensure_artifacts(paths: config.RunPaths, upto: str) -> None:
     Free when the chapters have run: an artifact already there is kept.
     """
     for name in missing_artifacts(paths, upto):
-        print(f"{name} missing: making it now, as the notebook that writes it would")
+        logger.info(f"{name} missing: making it now, as the notebook that writes it would")
         if name == "chunks":
             from helpers.chunking.chunkers import build_chunks
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from helpers.core import presets
 from helpers.core.config import RunPaths
 from helpers.core.io import read_json
+from helpers.evaluation.result import EvalResult, load_result, query_sets, skipped
 from helpers.evaluation.systems import query_set_label
 from helpers.pipeline.report import Section, Table, fmt, key_value_table, link, write_report
 
@@ -59,7 +60,7 @@ def verdict_section(paths: RunPaths) -> Section | None:
         verdict_table,
     )
 
-    report = read_json(paths.eval)
+    report = load_result(paths.eval)
     sets = verdict_sets(report)
     lines = verdict_sentences(report)
     if report.get("disagreement"):
@@ -67,7 +68,7 @@ def verdict_section(paths: RunPaths) -> Section | None:
     if not sets:
         lines.append("No fine-tuned model was compared with its base model in this run.")
     headline = headline_set(report)
-    if "gold" in report.get("skipped_query_sets", {}) and sets:
+    if skipped(report, "gold") and sets:
         lines.append(write_your_own(paths.root.name))
     tables = [[VERDICT_HEADER, *verdict_table(qs)] for qs in sets.values()]
     captions = [f"nDCG@10 on the {query_set_label(name)} ({qs['n_queries']})" for name, qs in sets.items()]
@@ -98,7 +99,7 @@ def cost_section(paths: RunPaths) -> Section | None:
     if paths.eval.exists():
         from helpers.evaluation.metrics import bytes_per_vector
 
-        report = read_json(paths.eval)
+        report = load_result(paths.eval)
         dims = _dims(report)
         if dims:
             tables.append([["dims", *PRECISION_ORDER],
@@ -129,7 +130,7 @@ def retrieval_section(paths: RunPaths) -> Section | None:
     from helpers.evaluation.verdicts import headline_set
     from helpers.evaluation.views import metrics_frame, paired_frame, storage_frame
 
-    report = read_json(paths.eval)
+    report = load_result(paths.eval)
     retention = report.get("retention")
     systems = "\n".join(f"- {name}: {_system(s, paths.root)}" for name, s in report["systems"].items())
     text = "\n\n".join(filter(None, [
@@ -138,9 +139,9 @@ def retrieval_section(paths: RunPaths) -> Section | None:
         retention_summary(retention) if retention else None,
         f"All numbers: {link('eval.json', paths.eval, paths.root)}.",
     ]))
-    tables = [frame_table(metrics_frame(report, name)) for name in report["query_sets"]]
+    tables = [frame_table(metrics_frame(report, name)) for name in query_sets(report)]
     captions = [f"Retrieval on the {query_set_label(name)} (mean [95% interval])"
-                for name in report["query_sets"]]
+                for name in query_sets(report)]
     first = headline_set(report)
     tables += [frame_table(paired_frame(report)), frame_table(storage_frame(report, first))]
     captions += ["Paired differences of nDCG@10 (bootstrap interval, sign-flip permutation p-value)",
@@ -309,7 +310,7 @@ def _system(system: dict, root: Path) -> str:
     return shown + (f" ({system['note']})" if system.get("note") else "")
 
 
-def _dims(report: dict) -> list[int]:
+def _dims(report: EvalResult) -> list[int]:
     from helpers.evaluation.systems import FINETUNED
 
     system = report["systems"].get(FINETUNED) or next(

@@ -6,6 +6,7 @@ dies, however it dies, so a killed run's lock is simply taken over by the next r
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -15,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from helpers.core.io import read_json, write_json
+
+logger = logging.getLogger(__name__)
 
 LOCK_FILE = ".run.lock"
 OWNER_FILE = ".run.owner.json"
@@ -39,8 +42,8 @@ def run_lock(root: Path) -> Iterator[None]:
                              "finish (or stop it), or give this run another --run name.") from None
     try:
         if owner_path.is_file():
-            print(f"Taking over {root}: the lock left by {_describe(owner_path)} is stale (that run stopped "
-                  "without releasing it).")
+            logger.info(f"Taking over {root}: the lock left by {_describe(owner_path)} is stale (that run "
+                        "stopped without releasing it).")
         write_json(owner_path, {"pid": os.getpid(), "host": socket.gethostname(),
                                 "command": " ".join(sys.argv), "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
         yield

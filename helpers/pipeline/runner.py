@@ -4,37 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from helpers.core import config, presets
+from helpers.core import config
 from helpers.core.diskspace import MIN_FREE_BYTES, DiskFullError, folder_bytes, is_disk_full
 from helpers.core.io import read_json, write_json
+from helpers.core.settings import RunSettings
 
-
-@dataclass
-class RunSettings:
-    """What a user chooses for one run (the CLI's options)."""
-
-    pdf_dir: Path = config.COURSE_CORPUS_DIR
-    model_id: str | None = None
-    profile: config.Profile = field(default_factory=config.get_profile)
-    run: str | None = None
-    runs_dir: Path = config.RUNS_DIR
-    generator: str = "auto"
-    split: str = "chunks"  # or "documents": some documents kept out of training (helpers.questions)
-    force: bool = False
-
-    @property
-    def paths(self) -> config.RunPaths:
-        return config.run_paths(self.run or self.profile.name, self.runs_dir)
-
-    @property
-    def preset(self) -> presets.Preset:
-        """The chosen base model's preset (``model_id``, else ``$KIT_MODEL``, else the course default)."""
-        return presets.resolve(self.model_id)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,7 +25,7 @@ class Stage:
     name: str
     inputs: Callable[[RunSettings], list[Path]]
     output: Callable[[config.RunPaths], Path]
-    run: Callable[[RunSettings], dict]
+    run: Callable[[config.RunPaths, RunSettings], dict]  # the stage package's run(paths, settings)
     settings: Callable[[RunSettings], dict]
 
 
@@ -74,16 +55,16 @@ def run_stage(stage: Stage, settings: RunSettings) -> dict:
         previous = read_json(record)
         pending = previous["summary"].get("pending")
         if previous.get("fingerprint") == digest and not pending:
-            print(f"[{stage.name}] unchanged since the last run: skipped ({stage.output(paths)})")
+            logger.info(f"[{stage.name}] unchanged since the last run: skipped ({stage.output(paths)})")
             return previous["summary"] | {"skipped": True}
         if pending:
-            print(f"[{stage.name}] last run incomplete: {pending}; retrying", flush=True)
+            logger.info(f"[{stage.name}] last run incomplete: {pending}; retrying")
         elif changed := changed_settings(previous.get("settings"), chosen):
-            print(f"[{stage.name}] {changed}", flush=True)
-    print(f"[{stage.name}] running ...", flush=True)
+            logger.info(f"[{stage.name}] {changed}")
+    logger.info(f"[{stage.name}] running ...")
     started = time.perf_counter()
     try:
-        summary = stage.run(settings)
+        summary = stage.run(paths, settings)
     except DiskFullError:
         raise
     except Exception as exc:
@@ -93,7 +74,7 @@ def run_stage(stage: Stage, settings: RunSettings) -> dict:
         raise DiskFullError(stage.output(paths), needed, f"the {stage.name} stage") from exc
     seconds = round(time.perf_counter() - started, 1)
     write_json(record, {"fingerprint": digest, "settings": chosen, "seconds": seconds, "summary": summary})
-    print(f"[{stage.name}] done in {seconds:.1f} s -> {config.shown(stage.output(paths))}", flush=True)
+    logger.info(f"[{stage.name}] done in {seconds:.1f} s -> {config.shown(stage.output(paths))}")
     return summary | {"seconds": seconds}
 
 

@@ -1,56 +1,44 @@
-"""The five course stages as pipeline steps: each calls one stage module's entry point."""
+"""The five course stages as pipeline steps: each calls its stage package's ``run(paths, settings)``,
+imported when the stage runs (so the libraries load only then)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
 
-from helpers.core import config, presets
-from helpers.pipeline.runner import RunSettings, Stage
+from helpers.core.config import RunPaths
+from helpers.core.settings import RunSettings
+from helpers.pipeline.runner import Stage
 
 
-def _chunk(s: RunSettings) -> dict:
-    from helpers.chunking.chunkers import build_chunks
-    from helpers.core.models import load_embedding_model
+def _chunk(paths: RunPaths, s: RunSettings) -> dict:
+    from helpers.chunking import run
 
-    # Chunk lengths are measured with the base model's own tokenizer, so nothing is truncated later.
-    return build_chunks(s.pdf_dir, s.paths.chunks, tokenizer=load_embedding_model(s.model_id).model)
+    return run(paths, s)
 
 
-def _questions(s: RunSettings) -> dict:
-    from helpers.questions.generate import build_pairs
+def _questions(paths: RunPaths, s: RunSettings) -> dict:
+    from helpers.questions import run
 
-    # The offline MiniLM is enough to catch near-duplicate questions, whatever model is fine-tuned.
-    return build_pairs(s.paths.chunks, s.paths.pairs, profile=s.profile, generator=s.generator,
-                       cache_dir=config.llm_cache_dir(s.runs_dir), model="fallback", split=s.split)
+    return run(paths, s)
 
 
-def _train(s: RunSettings) -> dict:
-    from helpers.training.trainer import finetune
+def _train(paths: RunPaths, s: RunSettings) -> dict:
+    from helpers.training import run
 
-    summary = finetune(s.paths.pairs, s.paths.model, model_id=s.model_id, profile=s.profile).summary()
-    if s.preset.kind == "static":
-        return summary
-    # A static model trained on the same pairs, for the evaluation to compare with: seconds on a CPU.
-    static = finetune(s.paths.pairs, s.paths.static_model, model_id=presets.STATIC_PRESET, profile=s.profile,
-                      checkpoint_dir=s.paths.checkpoints_static, progress=False)
-    return summary | {"static_model": static.base_model, "static_pairs_per_second": static.pairs_per_second,
-                      "static_best_metric": static.best_metric}
+    return run(paths, s)
 
 
-def _evaluate(s: RunSettings) -> dict:
-    from helpers.evaluation.stage import evaluate_run
+def _evaluate(paths: RunPaths, s: RunSettings) -> dict:
+    from helpers.evaluation import run
 
-    result = evaluate_run(s.paths, base_model_id=s.model_id)
-    return {"written": str(s.paths.eval), "disagreement": result.get("disagreement")}
+    return run(paths, s)
 
 
-def _rag(s: RunSettings) -> dict:
-    from helpers.rag.scoring import rag_evaluate_run
+def _rag(paths: RunPaths, s: RunSettings) -> dict:
+    from helpers.rag import run
 
-    answers = rag_evaluate_run(s.paths, base_model_id=s.model_id, profile=s.profile)["answers"]
-    return {"written": str(s.paths.rag_eval), "answers": answers["answered"], "pending": answers["pending"],
-            "failed": answers["pending"] if answers["all_failed"] else None}
+    return run(paths, s)
 
 
 def _llm(s: RunSettings, generator: str = "auto") -> dict | None:

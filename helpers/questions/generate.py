@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import math
 import random
 from collections import Counter
@@ -40,6 +41,7 @@ from helpers.core.llm import (
     run_sync,
 )
 from helpers.core.schema import Chunk
+from helpers.core.settings import RunSettings
 from helpers.questions.offline import generate_offline
 from helpers.questions.pairs import (
     GenerationResult,
@@ -53,6 +55,8 @@ from helpers.questions.pairs import (
     split_pairs,
     validate,
 )
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_CACHE_DIR = config.llm_cache_dir(config.RUNS_DIR)
 
@@ -128,10 +132,10 @@ def generate(chunks: list[Chunk], n_per_chunk: int, settings: LLMSettings | None
         raise ValueError("concurrency and n_per_chunk must be at least 1")
     cache = JsonCache(cache_dir)
     plan = estimate(chunks, n_per_chunk, settings, cache) | {"concurrency": concurrency}
-    print(_describe_estimate(plan, settings))
+    logger.info(_describe_estimate(plan, settings))
     result = run_sync(_generate_async(chunks, n_per_chunk, settings, cache, concurrency, rpm, progress))
     result.usage["estimate"] = plan
-    print(_describe_usage(result.usage))
+    logger.info(_describe_usage(result.usage))
     return result
 
 
@@ -298,7 +302,8 @@ def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Pr
     if mode == "llm":  # LLM calls cost: at most max_chunks chunks, plus some only the test split uses
         chosen = select_chunks(chunks, profile.max_chunks, seed)
         held_out = held_out_test_chunks(chunks, chosen, profile.test_questions, n, seed)
-        result = generate(chosen + held_out, n, settings, cache_dir or DEFAULT_CACHE_DIR, progress=progress)
+        cache = cache_dir or config.llm_cache_dir()
+        result = generate(chosen + held_out, n, settings, cache, progress=progress)
     else:  # offline questions are free: every chunk gets them, the split budget caps what training uses
         chosen, held_out = list(chunks), []
         result = generate_offline(chunks, n, seed=seed, progress=progress)
@@ -330,7 +335,7 @@ def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Pr
         "usage": result.usage or None,
     }
     save_pairs(dataset, out_dir, report)
-    print(describe_report(report) + f"\n-> {config.shown(out_dir)}")
+    logger.info(describe_report(report) + f"\n-> {config.shown(out_dir)}")
     return report
 
 
@@ -474,3 +479,10 @@ def plot_validation(report: dict, path: Path | str | None = None):
     fig.tight_layout()
     save_figure(fig, path)
     return fig
+
+
+def run(paths: config.RunPaths, settings: RunSettings) -> dict:
+    """The pipeline's questions stage: ``paths.chunks`` into ``paths.pairs``. The offline MiniLM catches
+    near-duplicate questions, whatever model is fine-tuned."""
+    return build_pairs(paths.chunks, paths.pairs, profile=settings.profile, generator=settings.generator,
+                       cache_dir=settings.llm_cache, model="fallback", split=settings.split)

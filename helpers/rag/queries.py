@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import warnings
 from collections.abc import Sequence
@@ -10,6 +11,8 @@ from pathlib import Path
 
 from helpers.core import config
 from helpers.core.schema import Chunk
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -92,5 +95,5 @@ def query_sets(paths: config.RunPaths, chunks: Sequence[Chunk], max_questions: i
     try:
         sets = {"gold": gold_questions(chunks, gold)} | sets
     except ValueError as exc:
-        print(f"Gold questions skipped: {exc}")
+        logger.info(f"Gold questions skipped: {exc}")
     return {name: capped(rows, max_questions) for name, rows in sets.items()}

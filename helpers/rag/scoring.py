@@ -10,6 +10,7 @@ judge output) rather than averaging failures away. Nothing offline reaches tikto
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import statistics
 import threading
@@ -25,8 +26,11 @@ from helpers.core import config, console
 from helpers.core.embeddings import run_store
 from helpers.core.io import write_json
 from helpers.core.schema import Chunk
+from helpers.core.settings import RunSettings
 from helpers.rag.chain import ModelEmbeddings, RagAnswer, RagSystem, build_index, qdrant_client
 from helpers.rag.queries import EvalQuestion, query_sets
+
+logger = logging.getLogger(__name__)
 
 console.no_usage_tracking()  # before ragas loads: else it posts usage events over the network
 
@@ -273,7 +277,7 @@ def rag_evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, k
         cap = max_questions if max_questions is not None else profile.rag_max_questions
         sets = query_sets(paths, chunks, cap, gold)
         if llm:
-            print(describe_answer_plan(llm, sets, len(systems), k, chunks))
+            logger.info(describe_answer_plan(llm, sets, len(systems), k, chunks))
         result = score_systems(systems, sets, k, llm)
     finally:
         if own:
@@ -281,9 +285,17 @@ def rag_evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, k
     result["max_questions"] = cap
     write_json(paths.rag_eval, result)
     plt.close(plot_scores(result, paths.plots / "rag_scores.png"))
-    print(describe_answers(result["answers"]))
+    logger.info(describe_answers(result["answers"]))
     return result
 
+
+
+def run(paths: config.RunPaths, settings: RunSettings) -> dict:
+    """The pipeline's RAG stage: ``rag_evaluate_run`` with the run's base model and profile; what was
+    answered, what a rerun asks again, and why the stage failed when every answer did."""
+    answers = rag_evaluate_run(paths, base_model_id=settings.model_id, profile=settings.profile)["answers"]
+    return {"written": str(paths.rag_eval), "answers": answers["answered"], "pending": answers["pending"],
+            "failed": answers["pending"] if answers["all_failed"] else None}
 
 def score_systems(systems: dict[str, RagSystem], sets: dict[str, list[EvalQuestion]], k: int, llm) -> dict:
     """Every system on every query set; RAGAS' judge metrics too when ``llm`` is given."""

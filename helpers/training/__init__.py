@@ -3,6 +3,6 @@
 from helpers.training.data import load_pairs
 from helpers.training.dims import matryoshka_dims
 from helpers.training.settings import TrainConfig
-from helpers.training.trainer import finetune
+from helpers.training.trainer import finetune, run
 
-__all__ = ["TrainConfig", "finetune", "load_pairs", "matryoshka_dims"]
+__all__ = ["TrainConfig", "finetune", "load_pairs", "matryoshka_dims", "run"]

@@ -6,12 +6,15 @@ resuming takes the newest complete checkpoint and moves incomplete ones to ``inc
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import time
 from pathlib import Path
 
 from helpers.core.io import read_json, write_json
+
+logger = logging.getLogger(__name__)
 
 COMPLETE_MARKER = "kit_checkpoint_complete.json"
 INCOMPLETE_DIRNAME = "incomplete"
@@ -69,8 +72,8 @@ def set_aside_incomplete(checkpoint_dir: Path) -> list[Path]:
         shutil.rmtree(target, ignore_errors=True)
         target.parent.mkdir(parents=True, exist_ok=True)
         folder.rename(target)
-        print(f"Checkpoint {folder.name} was not completely written (the run stopped while saving it): "
-              f"set aside in {target} and not resumed from; delete it to free space.")
+        logger.info(f"Checkpoint {folder.name} was not completely written (the run stopped while saving it): "
+                    f"set aside in {target} and not resumed from; delete it to free space.")
         moved.append(target)
     return moved
 

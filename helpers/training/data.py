@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Collection
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 from helpers.core.io import read_jsonl
 from helpers.questions.pairs import UNSEEN
 from helpers.questions.pairs import load_pairs as load_saved_pairs
+
+logger = logging.getLogger(__name__)
 
 PAIR_COLUMNS = ("anchor", "positive")
 
@@ -77,7 +80,8 @@ def describe_validation(validation, searched: dict[str, str], corpus: dict[str, 
     info = {"questions": len(validation), "chunks": len(searched), "distractors": len(searched) - own,
             "corpus_chunks": len(corpus), "seed": seed, "evaluations": steps["evaluations"]}
     if progress:
-        print(f"Validation: {info['questions']} questions against {info['chunks']} chunks (their own and "
-              f"{info['distractors']} others drawn with seed {seed}, the same at every evaluation), "
-              f"{info['evaluations']} evaluations; the evaluation stage searches every chunk")
+        logger.info(f"Validation: {info['questions']} questions against {info['chunks']} chunks (their own "
+                    f"and {info['distractors']} others drawn with seed {seed}, the same at every "
+                    f"evaluation), {info['evaluations']} evaluations; the evaluation stage searches every "
+                    "chunk")
     return info

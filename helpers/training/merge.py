@@ -24,9 +24,12 @@ fine-tuned model (the best checkpoint).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 FINETUNED_ALPHA = 1.0
 
@@ -108,7 +111,7 @@ def merge_after_training(model, start: dict | None, evaluator, metric: str | Non
     if evaluator is None or metric is None:
         record = {"skipped": True, "reason": "no validation questions to choose α on"}
         if progress:
-            print(merge_summary(record))
+            logger.info(merge_summary(record))
         return record
     started = time.perf_counter()
     key = metric.removeprefix("eval_")
@@ -119,7 +122,7 @@ def merge_after_training(model, start: dict | None, evaluator, metric: str | Non
     record |= {"metric": key, "foreign": info | ({"scores": far} if far else {}),
                "seconds": round(time.perf_counter() - started, 1)}  # proxy included
     if progress:
-        print(f"{merge_summary(record)}\n{foreign_summary(record['foreign'])}")
+        logger.info(f"{merge_summary(record)}\n{foreign_summary(record['foreign'])}")
     return record
 
 

@@ -3,9 +3,13 @@ training."""
 
 from __future__ import annotations
 
+import logging
+
 from helpers.core.embeddings import EmbeddingStore, StoredEncoder
 from helpers.training.batches import chunk_of_anchor
 from helpers.training.data import training_columns
+
+logger = logging.getLogger(__name__)
 
 
 def add_hard_negatives(dataset, model, corpus: list[str] | None = None, num_negatives: int = 1,
@@ -38,6 +42,6 @@ def with_hard_negatives(train, model, corpus: list[str], num_negatives: int,
     mined = add_hard_negatives(train, model, corpus, num_negatives, store=store)
     if chunk_of := chunk_of_anchor(train):  # the batch sampler keeps a chunk's pairs apart by its id
         mined = mined.add_column("chunk_id", [chunk_of[a] for a in mined["anchor"]])
-    print(f"Hard negatives: {num_negatives} per question for {len(mined)} of {len(train)} questions"
-          + ("" if len(mined) else "; training on the plain pairs instead"))
+    logger.info(f"Hard negatives: {num_negatives} per question for {len(mined)} of {len(train)} questions"
+                + ("" if len(mined) else "; training on the plain pairs instead"))
     return mined if len(mined) else train

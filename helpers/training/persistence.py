@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -16,6 +17,8 @@ from helpers.core.io import read_json, write_json
 from helpers.training.checkpoints import newest_complete
 from helpers.training.result import TrainResult
 from helpers.training.settings import TrainConfig
+
+logger = logging.getLogger(__name__)
 
 FINGERPRINT_FILE = "fingerprint.json"
 
@@ -79,7 +82,7 @@ def save_model(model, output_dir: Path, cfg: TrainConfig, result: TrainResult, f
 def push_model(model, repo_id: str) -> None:
     token = kit_config.hub_token()
     if not token:
-        print("push_to_hub skipped: set HF_TOKEN to push the model.")
+        logger.info("push_to_hub skipped: set HF_TOKEN to push the model.")
         return
     url = model.push_to_hub(repo_id, token=token, exist_ok=True)
-    print(f"Pushed to {url}")
+    logger.info(f"Pushed to {url}")

@@ -10,6 +10,7 @@ The rotation suits the passages it was fitted on: refit (retrain) when the colle
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,8 @@ import numpy as np
 
 if TYPE_CHECKING:
     from helpers.core.embeddings import EmbeddingStore
+
+logger = logging.getLogger(__name__)
 
 
 def principal_rotation(embeddings: np.ndarray) -> np.ndarray:
@@ -62,5 +65,5 @@ def rotate_to_corpus(model, passages: list[str], batch_size: int = 32, store: Em
     fitted on the passages' vectors in ``store`` when given (encoded there at most once)."""
     embeddings = store.documents(model, passages, batch_size) if store else None
     add_corpus_rotation(model, passages, batch_size, embeddings=embeddings)
-    print(f"Corpus rotation: embeddings rotated onto the principal directions of {len(passages)} passages "
-          "(full-dimension scores unchanged, truncated ones better before any training)")
+    logger.info(f"Corpus rotation: embeddings rotated onto the principal directions of {len(passages)} "
+                "passages (full-dimension scores unchanged, truncated ones better before any training)")

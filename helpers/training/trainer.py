@@ -14,6 +14,7 @@ notebooks and the CLI call it, and ``python -m helpers.training`` runs it under 
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Sequence
 from dataclasses import replace
@@ -24,6 +25,8 @@ from helpers.core import console
 from helpers.core.diskspace import disk_full_advice
 from helpers.core.embeddings import run_store
 from helpers.core.models import cap_max_seq_length, load_embedding_model
+from helpers.core.presets import STATIC_PRESET
+from helpers.core.settings import RunSettings
 from helpers.questions.pairs import held_out_documents
 from helpers.training.arguments import ddp_device, nan_callback, oom_advice, schedule, training_arguments
 from helpers.training.batches import chunk_of_anchor, keep_chunks_apart
@@ -53,6 +56,8 @@ from helpers.training.progress import quiet_progress
 from helpers.training.result import TrainingError, TrainResult, train_result
 from helpers.training.rotation import rotate_to_corpus
 from helpers.training.settings import TrainConfig
+
+logger = logging.getLogger(__name__)
 
 
 def build_trainer(model, cfg: TrainConfig, dims: list[int], pairs, corpus: dict[str, str],
@@ -154,8 +159,8 @@ def finetune(
     corpus = retrieval_corpus(pairs, run.chunks, held_out_documents(pairs_dir))
     fingerprint = run_fingerprint(replace(cfg, dims=dims), loaded.loaded, pairs, corpus)
     if resume and (cached := cached_result(output_dir, fingerprint)):
-        print(f"Already trained with these pairs and settings: {kit_config.shown(output_dir)} "
-              "(resume=False retrains).")
+        logger.info(f"Already trained with these pairs and settings: {kit_config.shown(output_dir)} "
+                    "(resume=False retrains).")
         return cached
 
     store = run_store(run)
@@ -171,7 +176,7 @@ def finetune(
     with trainer.args.main_process_first(desc="checkpoints"):  # rank 0 clears stale ones before others look
         resume_from = prepare_checkpoints(checkpoint_dir, fingerprint, resume)
     if resume_from:
-        print(f"Resuming from {resume_from}")
+        logger.info(f"Resuming from {resume_from}")
         marker.earlier_seconds = seconds_before(resume_from)
     with disk_full_advice(checkpoint_dir, training_disk_bytes(model, cfg.save_total_limit),
                           "training (checkpoints and the model)"):
@@ -191,3 +196,17 @@ def finetune(
         if push_to_hub:
             push_model(model, hub_model_id or output_dir.name)
     return result
+
+
+def run(paths: kit_config.RunPaths, settings: RunSettings) -> dict:
+    """The pipeline's training stage: ``paths.pairs`` into ``paths.model`` and, unless the base model is
+    static itself, a static model on the same pairs into ``paths.static_model`` (seconds on a CPU), for the
+    evaluation to compare with."""
+    profile = settings.profile
+    summary = finetune(paths.pairs, paths.model, model_id=settings.model_id, profile=profile).summary()
+    if settings.preset.kind == "static":
+        return summary
+    static = finetune(paths.pairs, paths.static_model, model_id=STATIC_PRESET, profile=profile,
+                      checkpoint_dir=paths.checkpoints_static, progress=False)
+    return summary | {"static_model": static.base_model, "static_pairs_per_second": static.pairs_per_second,
+                      "static_best_metric": static.best_metric}

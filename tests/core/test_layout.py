@@ -11,6 +11,8 @@ environment is read at the edges only (``ENV_EDGES``), which pass the values dow
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 from pathlib import Path
 
 import pytest
@@ -142,6 +144,13 @@ def test_imports_go_one_way():
     assert wrong_way(GRAPH) == []
 
 
+def test_every_stage_has_one_entry_point_shape():
+    """Each stage package exposes ``run(paths, settings)``: the call the pipeline makes."""
+    shapes = {stage: list(inspect.signature(importlib.import_module(f"helpers.{stage}").run).parameters)
+              for stage in STAGES}
+    assert shapes == {stage: ["paths", "settings"] for stage in STAGES}
+
+
 def test_every_module_has_a_layer():
     for module in GRAPH:
         layer(module)
@@ -263,3 +272,26 @@ def test_only_the_edges_quiet_other_libraries():
                      if any(isinstance(node, ast.Attribute) and node.attr == "quiet_libraries"
                             for node in ast.walk(ast.parse(path.read_text()))))
     assert callers == ["helpers/cli.py", "helpers/core/notebook.py", "helpers/training/__main__.py"]
+
+
+# Modules whose print() is their output: the command lines, the notebooks' setup and Colab helpers, the
+# views that show something in a notebook, and the PDF downloader's warnings on stderr (and its command line).
+PRINTERS = ["helpers/chunking/sources.py", "helpers/cli.py", "helpers/core/colab.py",
+            "helpers/core/notebook.py", "helpers/doctor.py", "helpers/evaluation/views.py",
+            "helpers/rag/views.py", "helpers/training/__main__.py"]
+
+
+def calls_of(name: str) -> list[str]:
+    """The modules that call ``name`` (a function or a method)."""
+    return sorted(relative(path) for path in module_files().values()
+                  if any(isinstance(node, ast.Call) and name in {getattr(node.func, "id", None),
+                                                                 getattr(node.func, "attr", None)}
+                         for node in ast.walk(ast.parse(path.read_text()))))
+
+
+def test_library_modules_log_and_the_edges_print():
+    """Library modules log (``logging.getLogger(__name__)``); the edges print and show the kit's lines."""
+    assert calls_of("print") == PRINTERS
+    assert calls_of("show_messages") == ["helpers/chunking/sources.py", "helpers/cli.py",
+                                         "helpers/core/notebook.py", "helpers/training/__main__.py"]
+

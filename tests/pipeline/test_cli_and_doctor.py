@@ -86,7 +86,7 @@ TORCH_DISK_FULL = ("[enforce fail at inline_container.cc:672] . PytorchStreamWri
 def test_full_disk_at_any_stage_names_the_space_needed(tmp_path, monkeypatch, capsys, error):
     from helpers.pipeline import stages
 
-    def full(settings):
+    def full(paths, settings):
         raise error
 
     monkeypatch.setattr(stages, "STAGES", [stages.Stage("chunk", lambda s: [s.pdf_dir], lambda p: p.chunks,

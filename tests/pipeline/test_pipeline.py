@@ -3,17 +3,19 @@ from pathlib import Path
 import pytest
 
 from helpers.core import config
-from helpers.pipeline.runner import RunSettings, Stage, run_all
+from helpers.core.config import RunPaths
+from helpers.core.settings import RunSettings
+from helpers.pipeline.runner import Stage, run_all
 
 
 def _stages(calls: list[str], fail_at: str | None = None) -> list[Stage]:
     def make(name: str, source):
-        def run(s: RunSettings) -> dict:
+        def run(paths: RunPaths, s: RunSettings) -> dict:
             calls.append(name)
             if name == fail_at:
                 raise RuntimeError(f"{name} was killed")
             text = (source(s) if source else s.pdf_dir / "a.pdf").read_text()
-            (s.paths.root / f"{name}.txt").write_text(text + f"->{name}")
+            (paths.root / f"{name}.txt").write_text(text + f"->{name}")
             return {"name": name}
         return run
 

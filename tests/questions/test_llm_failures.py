@@ -11,8 +11,9 @@ from helpers import cli
 from helpers.chunking.chunkers import save_chunks
 from helpers.core import config
 from helpers.core.llm import LLMError, LLMSettings, llm_settings
+from helpers.core.settings import RunSettings
 from helpers.pipeline.run_report import pairs_section
-from helpers.pipeline.runner import RunSettings, run_stage
+from helpers.pipeline.runner import run_stage
 from helpers.pipeline.stages import STAGES
 from helpers.questions.generate import build_pairs, generate
 from helpers.testing.chunks import sample_chunks
