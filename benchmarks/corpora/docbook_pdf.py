@@ -140,11 +140,15 @@ def new_document(title: str, base_dir: Path, stylesheets: list[str], body: list[
 
 def print_pdf(doc: ET.Element, pdf_path: Path, timeout_s: int = 300) -> None:
     """Write `doc` to a temporary .xhtml file and print it to `pdf_path` with one headless Chromium."""
-    with tempfile.TemporaryDirectory(prefix="corpus-chromium-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="corpus-xhtml-") as tmp:
         page = Path(tmp) / "page.xhtml"
         ET.ElementTree(doc).write(page, encoding="utf-8", xml_declaration=True)
-        profile = Path(tmp) / "profile"
-        profile.mkdir()
+        print_file(page, pdf_path, timeout_s)
+
+
+def print_file(page: Path, pdf_path: Path, timeout_s: int = 300) -> None:
+    """Print the page file `page` to `pdf_path` with one headless Chromium and a new empty profile."""
+    with tempfile.TemporaryDirectory(prefix="corpus-chromium-") as profile:
         tmp_pdf = pdf_path.with_suffix(".pdf.part")
         command = [
             "chromium",
