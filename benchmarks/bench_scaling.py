@@ -1,7 +1,13 @@
 """How the main job's cost grows with the corpus: per-stage seconds, peak memory and encodings per model.
 
-    python benchmarks/bench_scaling.py [--corpora sample pg250 pg1000] [--profile smoke] [--runs-dir DIR]
-                                       [--reuse] [--plot docs/images/scaling.png]
+    python benchmarks/bench_scaling.py [--corpora sample pg250 pg1000 m2500 m10000] [--profile smoke]
+                                       [--runs-dir DIR] [--reuse] [--extrapolate PAGES]
+                                       [--plot docs/images/scaling.png]
+
+Corpora are registered by name: ``sample`` (the kit's), ``pg250`` and ``pg1000`` (the PostgreSQL manual,
+``benchmarks/corpora/build_manual.py``), and slices of the 10,000-page ``manuals-10000``
+(``benchmarks/corpora/build_manuals.py``): ``m2500``, ``m5000``, ``m10000`` are its first PDFs, in order,
+up to that many pages, linked into a folder beside the runs.
 
 Each corpus gets one ``python -m helpers run --pdfs <corpus> --profile smoke`` in its own process (peak
 memory is that process' maximum resident set size). Per-stage seconds come from the stage records
@@ -10,7 +16,8 @@ memory is that process' maximum resident set size). Per-stage seconds come from 
 no chunk was encoded twice). The log-log plot of seconds against pages carries the fitted slope per stage
 (1: linear growth). ``--reuse`` reads runs already in ``--runs-dir`` instead of running them again (a run
 made by another version of the kit, e.g. main's, is read the same way). Timings are printed, never
-asserted; the load average before and after each run is printed beside it.
+asserted; the load average before and after each run is printed beside it. ``--extrapolate PAGES``
+adds a column: each stage's seconds at PAGES from its slope, through the largest corpus measured.
 """
 
 from __future__ import annotations
@@ -26,10 +33,37 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-BENCH = Path(os.environ.get("KIT_BENCH_DIR", "/work/main/data/downloads/bench"))
+BENCH = Path(os.environ.get("KIT_BENCH_DIR", REPO / "data" / "downloads" / "bench"))  # builders write here
 CORPORA = {"sample": REPO / "data" / "sample", "pg250": BENCH / "pg15-manual-250",
            "pg1000": BENCH / "pg15-manual-1000"}
+MANUALS = BENCH / "manuals-10000"
+SLICES = {"m2500": 2500, "m5000": 5000, "m10000": 10000}  # pages: the first PDFs of MANUALS
 STAGES = ["chunk", "questions", "train", "evaluate", "rag"]
+
+
+def corpus_folder(name: str, work_dir: Path) -> Path:
+    """The folder of PDFs of the corpus ``name``: a registered folder, or a slice of MANUALS."""
+    if name in CORPORA:
+        return CORPORA[name]
+    return slice_of(MANUALS, SLICES[name], work_dir / f"corpus-{name}")
+
+
+def slice_of(folder: Path, pages: int, out: Path) -> Path:
+    """Link ``folder``'s first PDFs (its manifest's order) into ``out`` until they hold ``pages`` pages."""
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        raise SystemExit(f"{folder} is missing: python benchmarks/corpora/build_manuals.py --pages 10000")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    total = 0
+    for entry in json.loads(manifest.read_text())["files"]:
+        if total >= pages:
+            break
+        (out / entry["file"]).symlink_to(folder / entry["file"])
+        total += entry["pages"]
+    if total < pages:
+        raise SystemExit(f"{folder} holds {total} pages, fewer than {pages}")
+    return out
 
 
 def pages(folder: Path) -> int:
@@ -116,14 +150,25 @@ def _stage_s(result: dict, stage: str) -> float:
     return sum(result["seconds"].values()) if stage == "total" else result["seconds"][stage]
 
 
-def report(results: dict[str, dict], fitted: dict[str, float]) -> None:
+def extrapolated(results: dict[str, dict], fitted: dict[str, float], target: int) -> dict[str, float]:
+    """Seconds per stage (and in total) at ``target`` pages: seconds ~ pages^slope through the largest
+    corpus measured. An estimate: fixed costs flatten the slopes of small corpora."""
+    largest = max(results.values(), key=lambda r: r["pages"])
+    return {stage: _stage_s(largest, stage) * (target / largest["pages"]) ** fitted[stage]
+            for stage in [*STAGES, "total"]}
+
+
+def report(results: dict[str, dict], fitted: dict[str, float], target: int | None = None) -> None:
     names = list(results)
-    print("\n" + f"{'':<22}" + "".join(f"{n:>12}" for n in names) + f"{'slope':>9}")
+    estimate = extrapolated(results, fitted, target) if target else {}
+    head = f"{target} est." if target else ""
+    print("\n" + f"{'':<22}" + "".join(f"{n:>12}" for n in names) + f"{'slope':>9}{head:>14}")
     print(f"{'pages':<22}" + "".join(f"{results[n]['pages']:>12}" for n in names))
     print(f"{'chunks':<22}" + "".join(f"{results[n]['chunks']:>12}" for n in names))
     for stage in [*STAGES, "total"]:
+        guess = f"{estimate[stage]:>14.0f}" if target else ""
         print(f"{stage + ' s':<22}" + "".join(f"{_stage_s(results[n], stage):>12.1f}" for n in names)
-              + f"{fitted[stage]:>9.2f}")
+              + f"{fitted[stage]:>9.2f}{guess}")
     def row(label: str, cell) -> None:
         print(f"{label:<22}" + "".join(cell(results[n]) for n in names))
 
@@ -141,10 +186,12 @@ def report(results: dict[str, dict], fitted: dict[str, float]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpora", nargs="+", default=list(CORPORA), choices=list(CORPORA))
+    parser.add_argument("--corpora", nargs="+", default=list(CORPORA), choices=[*CORPORA, *SLICES])
     parser.add_argument("--profile", default="smoke")
     parser.add_argument("--runs-dir", type=Path, default=None, help="keep the runs here (default: temporary)")
     parser.add_argument("--reuse", action="store_true", help="read the runs in --runs-dir, run nothing")
+    parser.add_argument("--extrapolate", type=int, metavar="PAGES",
+                        help="add each stage's seconds at PAGES, from its slope (an estimate)")
     parser.add_argument("--plot", type=Path, default=REPO / "docs" / "images" / "scaling.png")
     args = parser.parse_args()
 
@@ -152,12 +199,13 @@ def main() -> None:
         runs_dir = args.runs_dir or Path(tmp)
         results = {}
         for name in args.corpora:
+            folder = corpus_folder(name, runs_dir)
             if not args.reuse:
-                run_job(CORPORA[name], runs_dir, name, args.profile)
-            results[name] = measured(runs_dir / name) | {"pages": pages(CORPORA[name])}
+                run_job(folder, runs_dir, name, args.profile)
+            results[name] = measured(runs_dir / name) | {"pages": pages(folder)}
             print(f"{name}: {sum(results[name]['seconds'].values()):.0f} s", flush=True)
         fitted = slopes(results)
-        report(results, fitted)
+        report(results, fitted, args.extrapolate)
         if len(results) > 1:
             plot(results, fitted, args.plot)
             print(f"plot: {args.plot}")

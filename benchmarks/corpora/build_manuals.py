@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=int, default=10_000, help="minimum total pages (default 10000)")
-    parser.add_argument("--out", type=Path, help="output folder (default data/downloads/bench/manuals-<pages>)")
+    parser.add_argument("--out", type=Path, help="output folder (default data/downloads/bench/manuals-PAGES)")
     parser.add_argument("--force", action="store_true", help="rebuild even when the manifest is up to date")
     args = parser.parse_args(argv)
     build(args.pages, args.out or dp.BENCH_DIR / f"manuals-{args.pages}", args.force)
