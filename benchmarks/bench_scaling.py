@@ -75,9 +75,10 @@ def pages(folder: Path) -> int:
     return total
 
 
-def run_job(corpus: Path, runs_dir: Path, run: str, profile: str) -> dict:
-    """One main job in its own process: wall seconds and peak RSS (MB); its log goes beside the run."""
-    command = [sys.executable, "-m", "helpers", "run", "--pdfs", str(corpus), "--profile", profile,
+def run_job(corpus: Path, runs_dir: Path, run: str, profile: str, stage: str = "run") -> dict:
+    """One main job (or one ``stage`` of it) in its own process: wall seconds and peak RSS (MB); its log
+    goes beside the run."""
+    command = [sys.executable, "-m", "helpers", stage, "--pdfs", str(corpus), "--profile", profile,
                "--runs-dir", str(runs_dir), "--run", run]
     shutil.rmtree(runs_dir / run, ignore_errors=True)  # a fresh run: no stage records, no stored vectors
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -96,12 +97,13 @@ def run_job(corpus: Path, runs_dir: Path, run: str, profile: str) -> dict:
 
 
 def measured(run_dir: Path) -> dict:
-    """Per-stage seconds, validation seconds and encodings per model file of a finished run."""
+    """Per-stage seconds (the stages it ran), validation seconds and encodings per model file of a run."""
     def record(stage: str) -> dict:
         return json.loads((run_dir / "stages" / f"{stage}.json").read_text())
 
-    seconds = {stage: record(stage)["seconds"] for stage in STAGES}
-    train = record("train")["summary"]
+    seconds = {stage: record(stage)["seconds"] for stage in STAGES
+               if (run_dir / "stages" / f"{stage}.json").is_file()}
+    train = record("train")["summary"] if "train" in seconds else {}
     chunks = sum(1 for _ in (run_dir / "chunks.jsonl").open())
     store = run_dir / "embeddings"
     encodings = []
@@ -115,13 +117,18 @@ def measured(run_dir: Path) -> dict:
             "job": json.loads(job_file.read_text()) if job_file.is_file() else {}}
 
 
+def stages_of(results: dict[str, dict]) -> list[str]:
+    """The stages that every run has a record of, in order, and "total" (their sum)."""
+    return [stage for stage in STAGES if all(stage in r["seconds"] for r in results.values())] + ["total"]
+
+
 def slopes(results: dict[str, dict]) -> dict[str, float]:
     """Fitted exponent of seconds ~ pages^slope per stage (needs two corpus sizes or more)."""
     import numpy as np
 
     x = np.log([r["pages"] for r in results.values()])
     out = {}
-    for stage in [*STAGES, "total"]:
+    for stage in stages_of(results):
         y = np.log([max(_stage_s(r, stage), 0.1) for r in results.values()])
         out[stage] = float(np.polyfit(x, y, 1)[0]) if len(set(x)) > 1 else float("nan")
     return out
@@ -132,7 +139,7 @@ def plot(results: dict[str, dict], fitted: dict[str, float], path: Path) -> None
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     x = [r["pages"] for r in results.values()]
-    for stage in [*STAGES, "total"]:
+    for stage in stages_of(results):
         ax.loglog(x, [max(_stage_s(r, stage), 0.1) for r in results.values()], "o-",
                   label=f"{stage} (slope {fitted[stage]:.2f})", lw=2.5 if stage == "total" else 1.2)
     ax.set_xlabel("pages (log)")
@@ -155,7 +162,7 @@ def extrapolated(results: dict[str, dict], fitted: dict[str, float], target: int
     corpus measured. An estimate: fixed costs flatten the slopes of small corpora."""
     largest = max(results.values(), key=lambda r: r["pages"])
     return {stage: _stage_s(largest, stage) * (target / largest["pages"]) ** fitted[stage]
-            for stage in [*STAGES, "total"]}
+            for stage in stages_of(results)}
 
 
 def report(results: dict[str, dict], fitted: dict[str, float], target: int | None = None) -> None:
@@ -165,7 +172,7 @@ def report(results: dict[str, dict], fitted: dict[str, float], target: int | Non
     print("\n" + f"{'':<22}" + "".join(f"{n:>12}" for n in names) + f"{'slope':>9}{head:>14}")
     print(f"{'pages':<22}" + "".join(f"{results[n]['pages']:>12}" for n in names))
     print(f"{'chunks':<22}" + "".join(f"{results[n]['chunks']:>12}" for n in names))
-    for stage in [*STAGES, "total"]:
+    for stage in stages_of(results):
         guess = f"{estimate[stage]:>14.0f}" if target else ""
         print(f"{stage + ' s':<22}" + "".join(f"{_stage_s(results[n], stage):>12.1f}" for n in names)
               + f"{fitted[stage]:>9.2f}{guess}")
@@ -178,7 +185,7 @@ def report(results: dict[str, dict], fitted: dict[str, float], target: int | Non
     for n in names:
         rows = results[n]["encodings"]
         per_model = ", ".join(f"{r['model'][:8]}: {r['encoded'] / max(r['stored'], 1):.2f} "
-                              f"({r['encoded']} of {r['stored']})" for r in rows) or "no store (older kit)"
+                              f"({r['encoded']} of {r['stored']})" for r in rows) or "no store"
         print(f"{n}: encodings per stored passage, per model: {per_model}; validation: "
               f"{json.dumps(results[n]['validation'])}")
 
@@ -190,6 +197,9 @@ def main() -> None:
     parser.add_argument("--profile", default="smoke")
     parser.add_argument("--runs-dir", type=Path, default=None, help="keep the runs here (default: temporary)")
     parser.add_argument("--reuse", action="store_true", help="read the runs in --runs-dir, run nothing")
+    parser.add_argument("--stage", default="run", choices=["run", *STAGES],
+                        help="run only this stage (its run is named <corpus>-<stage>), e.g. chunk on a "
+                             "corpus too large for the whole job here")
     parser.add_argument("--extrapolate", type=int, metavar="PAGES",
                         help="add each stage's seconds at PAGES, from its slope (an estimate)")
     parser.add_argument("--plot", type=Path, default=REPO / "docs" / "images" / "scaling.png")
@@ -200,9 +210,10 @@ def main() -> None:
         results = {}
         for name in args.corpora:
             folder = corpus_folder(name, runs_dir)
+            run = name if args.stage == "run" else f"{name}-{args.stage}"
             if not args.reuse:
-                run_job(folder, runs_dir, name, args.profile)
-            results[name] = measured(runs_dir / name) | {"pages": pages(folder)}
+                run_job(folder, runs_dir, run, args.profile, args.stage)
+            results[name] = measured(runs_dir / run) | {"pages": pages(folder)}
             print(f"{name}: {sum(results[name]['seconds'].values()):.0f} s", flush=True)
         fitted = slopes(results)
         report(results, fitted, args.extrapolate)
