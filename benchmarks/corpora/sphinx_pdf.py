@@ -3,8 +3,8 @@
 Sphinx writes HTML5, which xml.etree cannot read, so nothing is parsed: the reading order comes from each
 page's `<link rel="next">`, and navigation (sidebars, breadcrumbs, footers of the classic and the Read the
 Docs themes) is hidden by a stylesheet added to the page's `<head>`, with a `<base>` so its images and
-stylesheets resolve in the package's folder. One HTML page
-gives one PDF. Standard library and subprocess only (no `helpers` import).
+stylesheets resolve in the package's folder. One HTML page gives one PDF. Standard library and
+subprocess only (no `helpers` import).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def reading_order(html_dir: Path, start: str) -> list[str]:
     after_missing = {prev: page for page, prev in prevs.items()}
     order: list[str] = []
     name = nexts.get(start)
-    while name and name not in order:
+    while name and name != start and name not in order:
         if (html_dir / name).is_file():
             order.append(name)
         name = nexts.get(name) or after_missing.get(name)
