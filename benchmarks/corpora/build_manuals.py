@@ -80,11 +80,8 @@ def build(target_pages: int, out_dir: Path, force: bool) -> None:
     """Print documents in order into `out_dir` until they add up to `target_pages` pages."""
     dp.ensure_packages([*dp.TOOL_PACKAGES, *PACKAGES])
     wanted = settings(target_pages)
-    if not force and dp.manifest_matches(out_dir, wanted):
-        print(f"{out_dir} is up to date (>= {target_pages} pages); nothing to do")
+    if not dp.start_build(out_dir, wanted, force, f">= {target_pages} pages"):
         return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    dp.clear_pdfs(out_dir)
     start = time.monotonic()
     files, total = [], 0
     for doc in documents():

@@ -200,6 +200,17 @@ def write_manifest(out_dir: Path, manifest: dict) -> None:
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
+def start_build(out_dir: Path, settings: dict, force: bool, described: str) -> bool:
+    """False (and say so) when `out_dir` is up to date with `settings`, unless `force`; else empty it of an
+    earlier build's PDFs and manifest and return True."""
+    if not force and manifest_matches(out_dir, settings):
+        print(f"{out_dir} is up to date ({described}); nothing to do")
+        return False
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clear_pdfs(out_dir)
+    return True
+
+
 def clear_pdfs(out_dir: Path) -> None:
     """Delete the PDFs, half-written PDFs and manifest of an earlier build in `out_dir`."""
     for path in [*out_dir.glob("*.pdf"), *out_dir.glob("*.pdf.part"), out_dir / "manifest.json"]:
