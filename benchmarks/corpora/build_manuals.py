@@ -3,13 +3,14 @@
 1. the PostgreSQL 15 manual (postgresql-doc-15, DocBook XHTML): all of it, grouped and printed exactly as
    `build_manual.py` does (one PDF per chapter, long chapters split at 30,000 characters);
 2. the Python 3.11 documentation (python3.11-doc, Sphinx HTML): one PDF per page, in reading order;
-3. the Linux 6.1 kernel documentation (linux-doc-6.1, Sphinx HTML): one PDF per page, in reading order,
+3. the Linux 6.1 kernel documentation (linux-doc-6.1, Sphinx HTML): one PDF per page, in reading order;
 
-printed until the folder holds at least --pages pages. Every PDF's name starts with its position, so the
-folder read in name order is the reading order, and a slice of it by page count (its first files up to N
-pages, see `manifest.json`) is a smaller corpus of the same kind: the first 1,012 pages are the files of
-`pg15-manual-1000`. Missing packages are installed as root (see `docbook_pdf.ensure_packages`); a rerun
-whose manifest records the same settings does nothing unless --force is given.
+printed in that order until the folder holds at least --pages pages. Every PDF's name starts with its
+position, so the folder read in name order is the reading order, and a slice of it by page count (its
+first files up to N pages, see `manifest.json`) is a smaller corpus of the same kind: the first 1,012
+pages are the files of `pg15-manual-1000`. Missing packages are installed as root (see
+`docbook_pdf.ensure_packages`); a rerun whose manifest records the same settings does nothing unless
+--force is given.
 
     python benchmarks/corpora/build_manuals.py --pages 10000
 """
