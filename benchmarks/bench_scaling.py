@@ -1,7 +1,13 @@
 """How the main job's cost grows with the corpus: per-stage seconds, peak memory and encodings per model.
 
-    python benchmarks/bench_scaling.py [--corpora sample pg250 pg1000] [--profile smoke] [--runs-dir DIR]
-                                       [--reuse] [--plot docs/images/scaling.png]
+    python benchmarks/bench_scaling.py [--corpora sample pg250 pg1000 m2500 m10000] [--profile smoke]
+                                       [--runs-dir DIR] [--reuse] [--extrapolate PAGES]
+                                       [--plot docs/images/scaling.png]
+
+Corpora are registered by name: ``sample`` (the kit's), ``pg250`` and ``pg1000`` (the PostgreSQL manual,
+``benchmarks/corpora/build_manual.py``), and slices of the 10,000-page ``manuals-10000``
+(``benchmarks/corpora/build_manuals.py``): ``m1000`` (the files of ``pg1000``), ``m2500``, ``m5000`` and
+``m10000`` are its first PDFs, in order, up to that many pages, linked into a folder beside the runs.
 
 Each corpus gets one ``python -m helpers run --pdfs <corpus> --profile smoke`` in its own process (peak
 memory is that process' maximum resident set size). Per-stage seconds come from the stage records
@@ -10,7 +16,8 @@ memory is that process' maximum resident set size). Per-stage seconds come from 
 no chunk was encoded twice). The log-log plot of seconds against pages carries the fitted slope per stage
 (1: linear growth). ``--reuse`` reads runs already in ``--runs-dir`` instead of running them again (a run
 made by another version of the kit, e.g. main's, is read the same way). Timings are printed, never
-asserted; the load average before and after each run is printed beside it.
+asserted; the load average before and after each run is printed beside it. ``--extrapolate PAGES``
+adds a column: each stage's seconds at PAGES from its slope, through the largest corpus measured.
 """
 
 from __future__ import annotations
@@ -26,10 +33,37 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-BENCH = Path(os.environ.get("KIT_BENCH_DIR", "/work/main/data/downloads/bench"))
+BENCH = Path(os.environ.get("KIT_BENCH_DIR", REPO / "data" / "downloads" / "bench"))  # builders write here
 CORPORA = {"sample": REPO / "data" / "sample", "pg250": BENCH / "pg15-manual-250",
            "pg1000": BENCH / "pg15-manual-1000"}
+MANUALS = BENCH / "manuals-10000"
+SLICES = {"m1000": 1000, "m2500": 2500, "m5000": 5000, "m10000": 10000}  # the first PDFs of MANUALS
 STAGES = ["chunk", "questions", "train", "evaluate", "rag"]
+
+
+def corpus_folder(name: str, work_dir: Path) -> Path:
+    """The folder of PDFs of the corpus ``name``: a registered folder, or a slice of MANUALS."""
+    if name in CORPORA:
+        return CORPORA[name]
+    return slice_of(MANUALS, SLICES[name], work_dir / f"corpus-{name}")
+
+
+def slice_of(folder: Path, pages: int, out: Path) -> Path:
+    """Link ``folder``'s first PDFs (its manifest's order) into ``out`` until they hold ``pages`` pages."""
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        raise SystemExit(f"{folder} is missing: python benchmarks/corpora/build_manuals.py --pages 10000")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    total = 0
+    for entry in json.loads(manifest.read_text())["files"]:
+        if total >= pages:
+            break
+        (out / entry["file"]).symlink_to(folder / entry["file"])
+        total += entry["pages"]
+    if total < pages:
+        raise SystemExit(f"{folder} holds {total} pages, fewer than {pages}")
+    return out
 
 
 def pages(folder: Path) -> int:
@@ -41,9 +75,10 @@ def pages(folder: Path) -> int:
     return total
 
 
-def run_job(corpus: Path, runs_dir: Path, run: str, profile: str) -> dict:
-    """One main job in its own process: wall seconds and peak RSS (MB); its log goes beside the run."""
-    command = [sys.executable, "-m", "helpers", "run", "--pdfs", str(corpus), "--profile", profile,
+def run_job(corpus: Path, runs_dir: Path, run: str, profile: str, stage: str = "run") -> dict:
+    """One main job (or one ``stage`` of it) in its own process: wall seconds and peak RSS (MB); its log
+    goes beside the run."""
+    command = [sys.executable, "-m", "helpers", stage, "--pdfs", str(corpus), "--profile", profile,
                "--runs-dir", str(runs_dir), "--run", run]
     shutil.rmtree(runs_dir / run, ignore_errors=True)  # a fresh run: no stage records, no stored vectors
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -62,12 +97,13 @@ def run_job(corpus: Path, runs_dir: Path, run: str, profile: str) -> dict:
 
 
 def measured(run_dir: Path) -> dict:
-    """Per-stage seconds, validation seconds and encodings per model file of a finished run."""
+    """Per-stage seconds (the stages it ran), validation seconds and encodings per model file of a run."""
     def record(stage: str) -> dict:
         return json.loads((run_dir / "stages" / f"{stage}.json").read_text())
 
-    seconds = {stage: record(stage)["seconds"] for stage in STAGES}
-    train = record("train")["summary"]
+    seconds = {stage: record(stage)["seconds"] for stage in STAGES
+               if (run_dir / "stages" / f"{stage}.json").is_file()}
+    train = record("train")["summary"] if "train" in seconds else {}
     chunks = sum(1 for _ in (run_dir / "chunks.jsonl").open())
     store = run_dir / "embeddings"
     encodings = []
@@ -81,13 +117,18 @@ def measured(run_dir: Path) -> dict:
             "job": json.loads(job_file.read_text()) if job_file.is_file() else {}}
 
 
+def stages_of(results: dict[str, dict]) -> list[str]:
+    """The stages that every run has a record of, in order, and "total" (their sum)."""
+    return [stage for stage in STAGES if all(stage in r["seconds"] for r in results.values())] + ["total"]
+
+
 def slopes(results: dict[str, dict]) -> dict[str, float]:
     """Fitted exponent of seconds ~ pages^slope per stage (needs two corpus sizes or more)."""
     import numpy as np
 
     x = np.log([r["pages"] for r in results.values()])
     out = {}
-    for stage in [*STAGES, "total"]:
+    for stage in stages_of(results):
         y = np.log([max(_stage_s(r, stage), 0.1) for r in results.values()])
         out[stage] = float(np.polyfit(x, y, 1)[0]) if len(set(x)) > 1 else float("nan")
     return out
@@ -98,7 +139,7 @@ def plot(results: dict[str, dict], fitted: dict[str, float], path: Path) -> None
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     x = [r["pages"] for r in results.values()]
-    for stage in [*STAGES, "total"]:
+    for stage in stages_of(results):
         ax.loglog(x, [max(_stage_s(r, stage), 0.1) for r in results.values()], "o-",
                   label=f"{stage} (slope {fitted[stage]:.2f})", lw=2.5 if stage == "total" else 1.2)
     ax.set_xlabel("pages (log)")
@@ -116,14 +157,25 @@ def _stage_s(result: dict, stage: str) -> float:
     return sum(result["seconds"].values()) if stage == "total" else result["seconds"][stage]
 
 
-def report(results: dict[str, dict], fitted: dict[str, float]) -> None:
+def extrapolated(results: dict[str, dict], fitted: dict[str, float], target: int) -> dict[str, float]:
+    """Seconds per stage (and in total) at ``target`` pages: seconds ~ pages^slope through the largest
+    corpus measured. An estimate: fixed costs flatten the slopes of small corpora."""
+    largest = max(results.values(), key=lambda r: r["pages"])
+    return {stage: _stage_s(largest, stage) * (target / largest["pages"]) ** fitted[stage]
+            for stage in stages_of(results)}
+
+
+def report(results: dict[str, dict], fitted: dict[str, float], target: int | None = None) -> None:
     names = list(results)
-    print("\n" + f"{'':<22}" + "".join(f"{n:>12}" for n in names) + f"{'slope':>9}")
+    estimate = extrapolated(results, fitted, target) if target else {}
+    head = f"{target} est." if target else ""
+    print("\n" + f"{'':<22}" + "".join(f"{n:>12}" for n in names) + f"{'slope':>9}{head:>14}")
     print(f"{'pages':<22}" + "".join(f"{results[n]['pages']:>12}" for n in names))
     print(f"{'chunks':<22}" + "".join(f"{results[n]['chunks']:>12}" for n in names))
-    for stage in [*STAGES, "total"]:
+    for stage in stages_of(results):
+        guess = f"{estimate[stage]:>14.0f}" if target else ""
         print(f"{stage + ' s':<22}" + "".join(f"{_stage_s(results[n], stage):>12.1f}" for n in names)
-              + f"{fitted[stage]:>9.2f}")
+              + f"{fitted[stage]:>9.2f}{guess}")
     def row(label: str, cell) -> None:
         print(f"{label:<22}" + "".join(cell(results[n]) for n in names))
 
@@ -133,7 +185,7 @@ def report(results: dict[str, dict], fitted: dict[str, float]) -> None:
     for n in names:
         rows = results[n]["encodings"]
         per_model = ", ".join(f"{r['model'][:8]}: {r['encoded'] / max(r['stored'], 1):.2f} "
-                              f"({r['encoded']} of {r['stored']})" for r in rows) or "no store (older kit)"
+                              f"({r['encoded']} of {r['stored']})" for r in rows) or "no store"
         print(f"{n}: encodings per stored passage, per model: {per_model}; validation: "
               f"{json.dumps(results[n]['validation'])}")
 
@@ -141,10 +193,15 @@ def report(results: dict[str, dict], fitted: dict[str, float]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpora", nargs="+", default=list(CORPORA), choices=list(CORPORA))
+    parser.add_argument("--corpora", nargs="+", default=list(CORPORA), choices=[*CORPORA, *SLICES])
     parser.add_argument("--profile", default="smoke")
     parser.add_argument("--runs-dir", type=Path, default=None, help="keep the runs here (default: temporary)")
     parser.add_argument("--reuse", action="store_true", help="read the runs in --runs-dir, run nothing")
+    parser.add_argument("--stage", default="run", choices=["run", *STAGES],
+                        help="run only this stage (its run is named <corpus>-<stage>), e.g. chunk on a "
+                             "corpus too large for the whole job here")
+    parser.add_argument("--extrapolate", type=int, metavar="PAGES",
+                        help="add each stage's seconds at PAGES, from its slope (an estimate)")
     parser.add_argument("--plot", type=Path, default=REPO / "docs" / "images" / "scaling.png")
     args = parser.parse_args()
 
@@ -152,12 +209,14 @@ def main() -> None:
         runs_dir = args.runs_dir or Path(tmp)
         results = {}
         for name in args.corpora:
+            folder = corpus_folder(name, runs_dir)
+            run = name if args.stage == "run" else f"{name}-{args.stage}"
             if not args.reuse:
-                run_job(CORPORA[name], runs_dir, name, args.profile)
-            results[name] = measured(runs_dir / name) | {"pages": pages(CORPORA[name])}
+                run_job(folder, runs_dir, run, args.profile, args.stage)
+            results[name] = measured(runs_dir / run) | {"pages": pages(folder)}
             print(f"{name}: {sum(results[name]['seconds'].values()):.0f} s", flush=True)
         fitted = slopes(results)
-        report(results, fitted)
+        report(results, fitted, args.extrapolate)
         if len(results) > 1:
             plot(results, fitted, args.plot)
             print(f"plot: {args.plot}")

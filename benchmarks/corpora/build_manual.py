@@ -104,11 +104,8 @@ def build(target_pages: int, out_dir: Path, force: bool) -> None:
     """Print groups in reading order into `out_dir` until they add up to `target_pages` pages."""
     dp.ensure_packages([*dp.TOOL_PACKAGES, PACKAGE])
     settings = dp.build_settings(PACKAGE, target_pages=target_pages, max_group_chars=MAX_GROUP_CHARS)
-    if not force and dp.manifest_matches(out_dir, settings):
-        print(f"{out_dir} is up to date ({settings['version']}, >= {target_pages} pages); nothing to do")
+    if not dp.start_build(out_dir, settings, force, f"{settings['version']}, >= {target_pages} pages"):
         return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    dp.clear_pdfs(out_dir)
     start = time.monotonic()
     pages = [read_page(HTML_DIR, name) for name in reading_order(HTML_DIR)]
     stylesheets = stylesheets_of(HTML_DIR)

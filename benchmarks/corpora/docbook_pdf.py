@@ -140,11 +140,15 @@ def new_document(title: str, base_dir: Path, stylesheets: list[str], body: list[
 
 def print_pdf(doc: ET.Element, pdf_path: Path, timeout_s: int = 300) -> None:
     """Write `doc` to a temporary .xhtml file and print it to `pdf_path` with one headless Chromium."""
-    with tempfile.TemporaryDirectory(prefix="corpus-chromium-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="corpus-xhtml-") as tmp:
         page = Path(tmp) / "page.xhtml"
         ET.ElementTree(doc).write(page, encoding="utf-8", xml_declaration=True)
-        profile = Path(tmp) / "profile"
-        profile.mkdir()
+        print_file(page, pdf_path, timeout_s)
+
+
+def print_file(page: Path, pdf_path: Path, timeout_s: int = 300) -> None:
+    """Print the page file `page` to `pdf_path` with one headless Chromium and a new empty profile."""
+    with tempfile.TemporaryDirectory(prefix="corpus-chromium-") as profile:
         tmp_pdf = pdf_path.with_suffix(".pdf.part")
         command = [
             "chromium",
@@ -194,6 +198,17 @@ def manifest_matches(out_dir: Path, settings: dict) -> bool:
 def write_manifest(out_dir: Path, manifest: dict) -> None:
     """Write manifest.json (sorted keys, so reruns give the same bytes for the same build)."""
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def start_build(out_dir: Path, settings: dict, force: bool, described: str) -> bool:
+    """False (and say so) when `out_dir` is up to date with `settings`, unless `force`; else empty it of an
+    earlier build's PDFs and manifest and return True."""
+    if not force and manifest_matches(out_dir, settings):
+        print(f"{out_dir} is up to date ({described}); nothing to do")
+        return False
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clear_pdfs(out_dir)
+    return True
 
 
 def clear_pdfs(out_dir: Path) -> None:

@@ -227,11 +227,24 @@ def structure_spans(text: str, title: str, budget: TokenBudget, size: int, overl
     """Sections (short ones merged), each split by tokens when too long, each part under its heading."""
     size, spans = min(size, budget.passage_limit), []
     for sec in merge_short_sections(text, sections(text, title), budget, size // 4, size):
-        heading_tokens = budget.count([sec.heading + "\n"])[0] if sec.heading else 0
+        heading = fitting_heading(sec.heading, budget, budget.passage_limit // 2)
+        heading_tokens = budget.count([heading + "\n"])[0] if heading else 0
         room = min(size, budget.passage_limit - heading_tokens)
         body = text[sec.start:sec.end]
-        spans += [Span(s, e, sec.heading) for s, e in fit_spans(body, sec.start, budget, room, overlap)]
+        spans += [Span(s, e, heading) for s, e in fit_spans(body, sec.start, budget, room, overlap)]
     return spans
+
+
+def fitting_heading(heading: str, budget: TokenBudget, max_tokens: int) -> str:
+    """``heading``, or its innermost levels (the last of its " > "-joined parts) that fit in
+    ``max_tokens`` tokens; "" when not even the last fits. A run of stacked headings (a reference page's
+    table rows each taken for one) can be longer than a passage, which would leave no room for the body."""
+    parts = heading.split(" > ") if heading else []
+    for first in range(len(parts)):
+        inner = " > ".join(parts[first:])
+        if budget.count([inner + "\n"])[0] <= max_tokens:
+            return inner
+    return ""
 
 
 def recursive_spans(text: str, title: str, budget: TokenBudget, size: int, overlap: int) -> list[Span]:

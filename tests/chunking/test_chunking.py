@@ -192,6 +192,18 @@ def test_recursive_chunks_over_the_limit_are_reported_not_truncated(capsys):
     assert "exceed the model's 62 tokens" in capsys.readouterr().out
 
 
+def test_stacked_headings_longer_than_a_passage_keep_their_innermost_levels(budget):
+    rows = [f"Option {w.title()} {n.title()}" for w in ("alpha", "bravo", "charlie", "delta", "echo")
+            for n in NUMBERS]  # 30 one-line rows that look like headings: about 150 tokens stacked
+    page = Page("\n\n".join(rows) + "\n\n" + sentences(4), "ref.pdf", 1, "Reference")
+    chunks = chunk_documents([page], "structure", 48, 8, max_tokens=MAX_TOKENS, progress=False)
+    assert chunks and all(c.n_tokens <= MAX_TOKENS for c in chunks)
+    assert {c.heading for c in chunks} == {chunks[0].heading}
+    assert " > ".join(rows).endswith(chunks[0].heading) and chunks[0].heading.endswith("Option Echo Six")
+    assert budget.count([chunks[0].heading + "\n"])[0] <= MAX_TOKENS // 2
+    assert "Rule one" in body_of(chunks[0])
+
+
 @pytest.mark.parametrize(("line", "expected"), [
     ("3.2 Receipts", True), ("Section 4", True), ("Chapter 12 Travel", True), ("Travel and Expenses", True),
     ("INTRODUCTION", True), ("What Is Covered?", True),

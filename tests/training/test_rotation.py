@@ -38,6 +38,14 @@ def test_principal_rotation_is_square_with_fewer_texts_than_dims():
     assert np.allclose(r @ r.T, np.eye(10), atol=1e-10)
 
 
+def test_principal_rotation_with_more_texts_than_dims_is_the_full_decompositions():
+    x = np.random.default_rng(2).normal(size=(50, 6))
+    full = np.linalg.svd(x / np.linalg.norm(x, axis=1, keepdims=True), full_matrices=True)[2]
+    r = principal_rotation(x)
+    assert r.shape == (6, 6)
+    assert np.allclose(np.abs(r @ full.T), np.eye(6), atol=1e-10)  # the same directions, in the same order
+
+
 def test_principal_rotation_rejects_no_embeddings():
     with pytest.raises(ValueError, match="non-empty"):
         principal_rotation(np.zeros((0, 8)))
