@@ -62,7 +62,8 @@ def main_model_trained_with(changes: dict):
 
 def run_variant(name: str, profile: config.Profile, model: str) -> config.RunPaths:
     """The main job's first four stages, changed as ``VARIANTS[name]`` says."""
-    from helpers.pipeline.runner import RunSettings, run_all
+    from helpers.core.settings import RunSettings
+    from helpers.pipeline.runner import run_all
     from helpers.pipeline.stages import STAGES
 
     profile_changes, train_changes = VARIANTS[name]
