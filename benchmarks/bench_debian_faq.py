@@ -120,6 +120,10 @@ def print_merge(paths: config.RunPaths) -> None:
 
 
 def main() -> None:
+    from helpers.core import console
+
+    console.quiet_libraries()  # the kit's lines, not the libraries' bars and load reports, as the CLI shows
+    console.show_messages()
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="smoke", choices=sorted(config.PROFILES))

@@ -1,16 +1,16 @@
 """How much training, and which, does the course corpus need before people's questions see it? Side by side.
 
-    python benchmarks/bench_dose.py [--variants smoke epochs2 q3 q3-epochs2 gist hard-negatives] [--profile smoke]
+    python benchmarks/bench_dose.py [--variants smoke epochs2 q3 ...] [--profile smoke]
 
 Each variant is the ``--profile`` with some sizes changed and the main model's ``TrainConfig`` with some
 settings changed (``VARIANTS``: the training dose, questions per chunk, the GISTEmbed loss guided by the
-frozen starting model, one mined hard negative per question with a 5% relative margin); the kit's chunk, questions, train
-and evaluate stages run on the course corpus (``config.COURSE_CORPUS_DIR``), offline, exactly as
-``python -m helpers run`` runs them, into ``data/downloads/bench/runs/dose-<variant>``. Printed per variant:
-training pairs and steps, the train stage's seconds, the synthetic validation score before and after
-training, the merge's α, and on the corpus' own people's questions (``gold``) what training adds over the
-base rotated onto the chunks at every dimension (mean nDCG@10 difference and its 95% interval, the
-evaluation's paired test), the column the course's verdict reports.
+frozen starting model, one mined hard negative per question with a 5% relative margin). The kit's chunk,
+questions, train and evaluate stages run on the course corpus (``config.COURSE_CORPUS_DIR``), offline,
+as ``python -m helpers run`` runs them, into ``data/downloads/bench/runs/dose-<variant>``. Printed per
+variant: training pairs and steps, the train stage's seconds, the synthetic validation score before and
+after training, the merge's α, and on the corpus' own people's questions (``gold``) what training adds
+over the base rotated onto the chunks at every dimension (mean nDCG@10 difference and its 95% interval,
+the evaluation's paired test), the column the course's verdict reports.
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ def measured(paths: config.RunPaths) -> dict:
 
 def show(results: dict[str, dict]) -> None:
     """One line per variant and dimension."""
-    print("| variant | pairs | steps | train s | validation | α | dims | fine-tuned | training | 95% interval |")
+    print("| variant | pairs | steps | train s | validation | α | dims | fine-tuned | training "
+          "| 95% interval |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, r in results.items():
         start, best = r["validation"]
@@ -101,6 +102,10 @@ def show(results: dict[str, dict]) -> None:
 
 
 def main() -> None:
+    from helpers.core import console
+
+    console.quiet_libraries()  # the kit's lines, not the libraries' bars and load reports, as the CLI shows
+    console.show_messages()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--profile", default="smoke", choices=sorted(config.PROFILES))

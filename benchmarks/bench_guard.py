@@ -269,7 +269,10 @@ def to_json(obj):
 
 
 def main() -> None:
-    from helpers.core import config
+    from helpers.core import config, console
+
+    console.quiet_libraries()  # the kit's lines, not the libraries' bars and load reports, as the CLI shows
+    console.show_messages()
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -54,6 +54,7 @@ def main() -> None:
     from helpers.core import console
 
     console.quiet_libraries()  # finetune leaves logging to its caller
+    console.show_messages()
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3, help="the same for both models")

@@ -62,6 +62,7 @@ def main() -> None:
     from helpers.core import console
 
     console.quiet_libraries()  # finetune leaves logging to its caller
+    console.show_messages()
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs-per-recipe", type=int, default=192)
