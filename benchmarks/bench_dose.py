@@ -97,8 +97,8 @@ def show(results: dict[str, dict]) -> None:
         start, best = r["validation"]
         for row in r["rows"]:
             print(f"| {name} | {r['pairs']} | {r['steps']} | {r['seconds']:.0f} | "
-                  f"{start:.3f} -> {best:.3f} | {r['alpha']} | {row['dim']} | {row['fine_tuned']:.3f} | {row['training']:+.3f} | "
-                  f"{row['training_low']:+.3f} to {row['training_high']:+.3f} |")
+                  f"{start:.3f} -> {best:.3f} | {r['alpha']} | {row['dim']} | {row['fine_tuned']:.3f} | "
+                  f"{row['training']:+.3f} | {row['training_low']:+.3f} to {row['training_high']:+.3f} |")
 
 
 def main() -> None:
