@@ -92,7 +92,8 @@ def _markdown_table(table: Table) -> list[str]:
 CSS = """body{font-family:system-ui,sans-serif;max-width:1000px;margin:1.5em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.6em 0;font-size:.88em;max-width:100%}
 td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;overflow-wrap:break-word}
-th{background:#f3f3f3;white-space:nowrap}img{max-width:min(100%,760px);border:1px solid #eee}p{line-height:1.45}
+th{background:#f3f3f3;white-space:nowrap}
+img{max-width:min(100%,760px);border:1px solid #eee}p{line-height:1.45}
 h1{font-size:1.5em;margin:.3em 0}h2{font-size:1.25em;margin-top:1.4em}h3{font-size:1em;margin:.9em 0 .2em}
 #verdict{background:#f6f9ff;border:1px solid #cdd9f0;border-radius:6px;padding:.2em 1em .6em}
 #verdict h2{margin-top:.5em}"""

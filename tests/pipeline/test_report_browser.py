@@ -39,7 +39,7 @@ const result = {
   split_words: [...document.querySelectorAll('th, td')].flatMap((cell) => {
     const node = cell.firstChild, text = cell.textContent, split = [];
     if (!node || node.nodeType !== Node.TEXT_NODE) return split;
-    for (const m of text.matchAll(/\S+/g)) {
+    for (const m of text.matchAll(/\\S+/g)) {
       const range = document.createRange();
       range.setStart(node, m.index); range.setEnd(node, m.index + m[0].length);
       if (new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size > 1) split.push(m[0]);
