@@ -122,8 +122,7 @@ def print_merge(paths: config.RunPaths) -> None:
 def main() -> None:
     from helpers.core import console
 
-    console.quiet_libraries()  # the kit's lines, not the libraries' bars and load reports, as the CLI shows
-    console.show_messages()
+    console.kit_lines_only()  # the kit's lines, not the libraries' bars and load reports, as the CLI
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="smoke", choices=sorted(config.PROFILES))

@@ -104,8 +104,7 @@ def show(results: dict[str, dict]) -> None:
 def main() -> None:
     from helpers.core import console
 
-    console.quiet_libraries()  # the kit's lines, not the libraries' bars and load reports, as the CLI shows
-    console.show_messages()
+    console.kit_lines_only()  # the kit's lines, not the libraries' bars and load reports, as the CLI
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--profile", default="smoke", choices=sorted(config.PROFILES))

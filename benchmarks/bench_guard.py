@@ -271,8 +271,7 @@ def to_json(obj):
 def main() -> None:
     from helpers.core import config, console
 
-    console.quiet_libraries()  # the kit's lines, not the libraries' bars and load reports, as the CLI shows
-    console.show_messages()
+    console.kit_lines_only()  # the kit's lines, not the libraries' bars and load reports, as the CLI
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

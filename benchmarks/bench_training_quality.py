@@ -31,8 +31,7 @@ def gold_ndcg(model, chunks, dims: list[int]) -> dict[int, float]:
 def main() -> None:
     from helpers.core import console
 
-    console.quiet_libraries()  # finetune leaves logging to its caller
-    console.show_messages()
+    console.kit_lines_only()  # finetune leaves logging to its caller
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3, help="the same for every recipe")

@@ -61,8 +61,7 @@ def run_one(name: str, model_id: str, pairs_per_recipe: int, max_seq_length: int
 def main() -> None:
     from helpers.core import console
 
-    console.quiet_libraries()  # finetune leaves logging to its caller
-    console.show_messages()
+    console.kit_lines_only()  # finetune leaves logging to its caller
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs-per-recipe", type=int, default=192)

@@ -55,6 +55,13 @@ def show_messages() -> None:
     kit.propagate = False
 
 
+def kit_lines_only() -> None:
+    """An edge's console: the kit's logged lines on stdout (``show_messages``), the libraries quiet
+    (``quiet_libraries``)."""
+    show_messages()
+    quiet_libraries()
+
+
 def verbose() -> bool:
     """True when the user asked to see everything (``KIT_VERBOSE`` set to anything but 0/empty)."""
     return os.environ.get(VERBOSE_ENV, "").strip().lower() not in {"", "0", "false", "no"}

@@ -11,8 +11,7 @@ def show_setup(run: str | None = None) -> config.RunPaths:
     from helpers.core.llm import llm_settings
     from helpers.core.models import hub_reachable, pick_device
 
-    console.show_messages()
-    console.quiet_libraries()
+    console.kit_lines_only()
     profile = config.get_profile()
     paths = config.run_paths(run)
     hub_ok, hub_why = hub_reachable()

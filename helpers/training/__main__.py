@@ -48,8 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--merge-max-alpha", type=float,
                         help="the most of the fine-tune the merge may save (default 0.75; 1: no guard)")
     args = parser.parse_args(argv)
-    console.show_messages()  # this command line is an edge: the library logs, and leaves logging alone
-    console.quiet_libraries()
+    console.kit_lines_only()  # this command line is an edge: the library logs, and leaves logging alone
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if getattr(args, f.name, None) is not None}
     try:

@@ -267,9 +267,11 @@ def test_figures_are_saved_by_one_function():
 
 
 def test_only_the_edges_quiet_other_libraries():
-    """Stages leave the process's logging alone: the CLI and the notebooks' setup call quiet_libraries."""
+    """Stages leave the process's logging alone: the CLI and the notebooks' setup call quiet_libraries (alone
+    or through kit_lines_only)."""
+    quieting = {"quiet_libraries", "kit_lines_only"}
     callers = sorted(relative(path) for path in module_files().values()
-                     if any(isinstance(node, ast.Attribute) and node.attr == "quiet_libraries"
+                     if any(isinstance(node, ast.Attribute) and node.attr in quieting
                             for node in ast.walk(ast.parse(path.read_text()))))
     assert callers == ["helpers/cli.py", "helpers/core/notebook.py", "helpers/training/__main__.py"]
 
@@ -292,6 +294,7 @@ def calls_of(name: str) -> list[str]:
 def test_library_modules_log_and_the_edges_print():
     """Library modules log (``logging.getLogger(__name__)``); the edges print and show the kit's lines."""
     assert calls_of("print") == PRINTERS
-    assert calls_of("show_messages") == ["helpers/chunking/sources.py", "helpers/cli.py",
-                                         "helpers/core/notebook.py", "helpers/training/__main__.py"]
+    edges = set(calls_of("show_messages") + calls_of("kit_lines_only")) - {"helpers/core/console.py"}
+    assert sorted(edges) == ["helpers/chunking/sources.py", "helpers/cli.py", "helpers/core/notebook.py",
+                             "helpers/training/__main__.py"]
 
