@@ -21,10 +21,10 @@ from packaging.version import Version
 from helpers.core import colab, config
 
 ROOT = config.REPO_ROOT
-PROJECT = "helpers"
+PACKAGE = "helpers"  # the import name; pip knows the kit as config.DISTRIBUTION
 NOTEBOOKS = sorted((ROOT / "notebooks").rglob("[0-9][0-9]_*.ipynb"))
 # Modules a notebook may import that no pip install provides: the kit itself, and Colab's own module.
-NOT_INSTALLED = {PROJECT, "google"}
+NOT_INSTALLED = {PACKAGE, "google"}
 COLAB_HAS = set(colab.read_pins(colab.COLAB_FREEZE))
 VALUED_FLAGS = {"-c", "--constraint", "-r", "--requirement"}
 FORBIDDEN_FLAGS = {"-U", "--upgrade", "--upgrade-strategy", "--force-reinstall", "-I", "--ignore-installed"}
@@ -81,11 +81,11 @@ def local_extras(spec: str) -> list[str] | None:
 
 
 def expand_extras(extras: list[str], optional: dict[str, list[str]]) -> list[Requirement]:
-    """The requirements of the project's extras, its self-references (``helpers[llm,eval]``) expanded."""
+    """The requirements of the project's extras, its self-references (``embedding-finetune-kit[llm]``) expanded."""
     out: list[Requirement] = []
     for extra in extras:
         for req in map(Requirement, optional[extra]):
-            if canonicalize_name(req.name) == PROJECT:
+            if canonicalize_name(req.name) == config.DISTRIBUTION:
                 out += expand_extras(sorted(req.extras), optional)
             else:
                 out.append(req)
@@ -143,7 +143,7 @@ def third_party_imports(sources: list[str]) -> set[str]:
             continue
         seen.add(name)
         top = name.split(".")[0]
-        if top != PROJECT:
+        if top != PACKAGE:
             found.add(top)
         elif source_file := kit_module_file(name):
             todo += imported_modules(source_file.read_text())
@@ -272,3 +272,11 @@ def test_install_cell_covers_the_notebooks_imports(path):
         dists = {canonicalize_name(d) for d in providers.get(module, [])}
         assert dists, f"{module} is imported but no installed distribution provides it"
         assert dists & available, f"{module} ({', '.join(sorted(dists))}) is not installed by the setup cell"
+
+
+def test_the_distribution_is_named_for_the_project_and_installs_the_helpers_package():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["name"] == config.DISTRIBUTION
+    assert project["tool"]["setuptools"]["packages"]["find"]["include"] == [f"{PACKAGE}*"]
+    for extra, requirements in project["project"]["optional-dependencies"].items():
+        assert all(Requirement(r).name != PACKAGE for r in requirements), extra  # no self-reference by the old name

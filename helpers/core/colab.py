@@ -143,7 +143,7 @@ def install_command(python: str = sys.executable) -> list[str]:
 
 def missing_or_different() -> list[str]:
     """Packages of ``constraints-colab.txt`` (and the kit itself) not installed at the pinned version."""
-    wanted = {**read_pins(COLAB_CONSTRAINTS), "helpers": None}
+    wanted = {**read_pins(COLAB_CONSTRAINTS), config.DISTRIBUTION: None}
     return [name for name, version in sorted(wanted.items())
             if installed_version(name) is None or version not in (None, installed_version(name))]
 

@@ -258,4 +258,5 @@ def run_paths(run: str | None = None, runs_dir: Path | None = None) -> RunPaths:
 
 # Where the course lives on GitHub: the notebooks' Colab badges and setup cells use this (tests check it).
 KIT_REPO = "course-kit/embedding-finetune-kit"
+DISTRIBUTION = "embedding-finetune-kit"  # the name pip knows the kit by (pyproject.toml)
 COLAB_BADGE_PREFIX = f"https://colab.research.google.com/github/{KIT_REPO}/blob/main/notebooks/"

@@ -30,7 +30,7 @@ def test_a_dependency_added_without_relocking_is_reported():
 
 
 def test_constraints_pin_exactly_the_locked_versions_but_torch():
-    locked = {(canonicalize_name(p["name"]), p["version"]) for p in LOCK["package"] if p["name"] != "helpers"}
+    locked = {(canonicalize_name(p["name"]), p["version"]) for p in LOCK["package"] if p["name"] != config.DISTRIBUTION}
     pinned = {(name, version) for name, version, _ in lockfile.constraint_pins()}
     assert pinned <= locked, f"constraints.txt pins versions not in uv.lock: {sorted(pinned - locked)}"
     left_out = {name for name, _ in locked - pinned}
@@ -60,7 +60,7 @@ def test_a_package_without_a_wheel_for_colab_is_named():
         return {"name": name, "version": "1.0", "source": {"registry": "pypi"}, "wheels": wheels, **more}
 
     lock = {"package": [
-        {"name": "helpers", "version": "0.1.0", "source": {"editable": "."}, "dependencies": [
+        {"name": config.DISTRIBUTION, "version": "0.1.0", "source": {"editable": "."}, "dependencies": [
             {"name": "old"}, {"name": "pure"}, {"name": "stable"},
             {"name": "winonly", "marker": "os_name == 'nt'"}]},
         package("old", "old-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"),
