@@ -37,6 +37,10 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "q3-epochs2": ({"questions_per_chunk": 3, "epochs": 2}, {}),
     "gist": ({}, {"loss": "gist"}),
     "hard-negatives": ({}, {"hard_negatives": 1}),
+    "lr5e-5": ({}, {"lr": 5e-5}),
+    "epochs2-lr4e-5": ({"epochs": 2}, {"lr": 4e-5}),
+    "epochs3": ({"epochs": 3}, {}),
+    "all-chunks-epochs2": ({"max_chunks": None, "epochs": 2}, {}),
 }
 
 
