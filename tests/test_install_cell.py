@@ -81,7 +81,7 @@ def local_extras(spec: str) -> list[str] | None:
 
 
 def expand_extras(extras: list[str], optional: dict[str, list[str]]) -> list[Requirement]:
-    """The requirements of the project's extras, its self-references (``embedding-finetune-kit[llm]``) expanded."""
+    """The requirements of the project's extras, its self-references (``<distribution>[llm]``) expanded."""
     out: list[Requirement] = []
     for extra in extras:
         for req in map(Requirement, optional[extra]):
@@ -279,4 +279,4 @@ def test_the_distribution_is_named_for_the_project_and_installs_the_helpers_pack
     assert project["project"]["name"] == config.DISTRIBUTION
     assert project["tool"]["setuptools"]["packages"]["find"]["include"] == [f"{PACKAGE}*"]
     for extra, requirements in project["project"]["optional-dependencies"].items():
-        assert all(Requirement(r).name != PACKAGE for r in requirements), extra  # no self-reference by the old name
+        assert all(Requirement(r).name != PACKAGE for r in requirements), extra  # not by the old name

@@ -50,8 +50,8 @@ def on_colab() -> bool:
 def persist_runs_on_drive(folder: str = DRIVE_RUNS_FOLDER) -> Path | None:
     """On Colab: mount Google Drive and write every run under ``My Drive/<folder>``; else do nothing.
 
-    Call it before any other ``helpers`` cell: it moves ``config.RUNS_DIR`` (and ``KIT_RUNS_DIR``), which
-    the stage modules read when they are imported. Returns the runs folder on Drive, or None off Colab.
+    Call it before the cells that make a run's paths: it moves ``config.RUNS_DIR`` (and ``KIT_RUNS_DIR``),
+    which every default reads when used. Returns the runs folder on Drive, or None off Colab.
     """
     if not on_colab():
         print(f"Not on Colab: runs stay in {config.RUNS_DIR}")

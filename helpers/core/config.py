@@ -240,8 +240,8 @@ def llm_cache_dir(runs_dir: Path | str | None = None) -> Path:
 def set_runs_dir(path: Path | str) -> Path:
     """Move the runs folder for this process and the ones it starts (``RUNS_DIR`` and ``KIT_RUNS_DIR``).
 
-    ``run_paths`` follows at once; modules that keep a path made from ``RUNS_DIR`` at import (the LLM
-    cache of ``helpers.questions``) follow only when imported afterwards, so call this first.
+    Every default that names the runs folder (``run_paths``, ``RunSettings``, the LLM cache) reads it when
+    used, so everything made afterwards follows, whatever was imported before.
     """
     global RUNS_DIR
     RUNS_DIR = Path(path).expanduser().resolve()

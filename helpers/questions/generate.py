@@ -58,8 +58,6 @@ from helpers.questions.pairs import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CACHE_DIR = config.llm_cache_dir(config.RUNS_DIR)
-
 # The prompt, in one place. Change PROMPT_VERSION with it: cached answers are keyed by the version.
 PROMPT_VERSION = "questions-v1"
 SYSTEM_PROMPT = "You write realistic search questions for training a retrieval model. Reply with JSON only."
@@ -116,13 +114,13 @@ def estimate(chunks: list[Chunk], n: int, settings: LLMSettings, cache: JsonCach
 
 
 def generate(chunks: list[Chunk], n_per_chunk: int, settings: LLMSettings | None = None,
-             cache_dir: Path | str | None = DEFAULT_CACHE_DIR, concurrency: int = 8, rpm: float | None = None,
+             cache_dir: Path | str | None = None, concurrency: int = 8, rpm: float | None = None,
              progress: bool = True) -> GenerationResult:
     """Ask the LLM for ``n_per_chunk`` questions per chunk; also callable from Jupyter.
 
-    Answers are cached per (model, prompt version, chunk, n) in ``cache_dir`` (None: no cache), so a rerun
-    or a restarted run makes no request twice. A chunk whose request keeps failing, or whose answer does
-    not parse, is recorded in ``failures`` with its reason.
+    Answers are cached per (model, prompt version, chunk, n) in ``cache_dir`` (None: the shared cache of the
+    runs folder as it is when called), so a rerun or a restarted run makes no request twice. A chunk whose
+    request keeps failing, or whose answer does not parse, is recorded in ``failures`` with its reason.
     """
     settings = settings or llm_settings()
     if settings is None:
@@ -130,7 +128,7 @@ def generate(chunks: list[Chunk], n_per_chunk: int, settings: LLMSettings | None
                          "generate_offline().")
     if concurrency < 1 or n_per_chunk < 1:
         raise ValueError("concurrency and n_per_chunk must be at least 1")
-    cache = JsonCache(cache_dir)
+    cache = JsonCache(cache_dir or config.llm_cache_dir())
     plan = estimate(chunks, n_per_chunk, settings, cache) | {"concurrency": concurrency}
     logger.info(_describe_estimate(plan, settings))
     result = run_sync(_generate_async(chunks, n_per_chunk, settings, cache, concurrency, rpm, progress))
@@ -302,8 +300,7 @@ def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Pr
     if mode == "llm":  # LLM calls cost: at most max_chunks chunks, plus some only the test split uses
         chosen = select_chunks(chunks, profile.max_chunks, seed)
         held_out = held_out_test_chunks(chunks, chosen, profile.test_questions, n, seed)
-        cache = cache_dir or config.llm_cache_dir()
-        result = generate(chosen + held_out, n, settings, cache, progress=progress)
+        result = generate(chosen + held_out, n, settings, cache_dir, progress=progress)
     else:  # offline questions are free: every chunk gets them, the split budget caps what training uses
         chosen, held_out = list(chunks), []
         result = generate_offline(chunks, n, seed=seed, progress=progress)

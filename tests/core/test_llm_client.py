@@ -14,6 +14,7 @@ import time
 import pytest
 
 from helpers.chunking.chunkers import save_chunks
+from helpers.core import config
 from helpers.core.llm import LLMError, LLMSettings, RateLimiter, llm_configured, llm_settings, run_sync
 from helpers.questions.generate import build_pairs, generate
 from helpers.testing.chunks import sample_chunks
@@ -115,9 +116,18 @@ def test_a_refused_key_stops_the_run_with_a_clear_error(chunks, tmp_path):
     assert KEY not in str(error.value)
 
 
+
+def test_the_default_cache_follows_the_runs_folder_moved_after_import(chunks, tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "RUNS_DIR", config.RUNS_DIR)  # undone after the test, as set_runs_dir is
+    monkeypatch.setenv(config.RUNS_ENV, str(config.RUNS_DIR))
+    moved = config.set_runs_dir(tmp_path / "drive")  # generate() was imported above, before the move
+    with FakeLLM() as llm:
+        generate(chunks[:2], 1, settings_for(llm), progress=False)
+    assert len(list((moved / "llm_cache").rglob("*.json"))) == 2
+
 def test_concurrency_is_bounded_and_requests_are_rate_limited(tmp_path):
     with FakeLLM(latency_s=0.1) as llm:
-        generate(sample_chunks(12), 1, settings_for(llm), cache_dir=None, concurrency=3, progress=False)
+        generate(sample_chunks(12), 1, settings_for(llm), cache_dir=tmp_path, concurrency=3, progress=False)
         assert 2 <= llm.max_in_flight <= 3
 
     async def starts(limiter: RateLimiter, n: int) -> list[float]:

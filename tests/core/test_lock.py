@@ -30,7 +30,8 @@ def test_a_dependency_added_without_relocking_is_reported():
 
 
 def test_constraints_pin_exactly_the_locked_versions_but_torch():
-    locked = {(canonicalize_name(p["name"]), p["version"]) for p in LOCK["package"] if p["name"] != config.DISTRIBUTION}
+    locked = {(canonicalize_name(p["name"]), p["version"])
+              for p in LOCK["package"] if p["name"] != config.DISTRIBUTION}
     pinned = {(name, version) for name, version, _ in lockfile.constraint_pins()}
     assert pinned <= locked, f"constraints.txt pins versions not in uv.lock: {sorted(pinned - locked)}"
     left_out = {name for name, _ in locked - pinned}
