@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers.core.config import REPO_ROOT, get_profile
-from helpers.core.presets import ARCTIC_QUERY_PROMPT
+from helpers.core.presets import ARCTIC_QUERY_PROMPT, PRESETS
 from helpers.core.schema import chunk_id
 from helpers.training.checkpoints import COMPLETE_MARKER
 from helpers.training.dims import matryoshka_dims
@@ -436,7 +436,7 @@ def test_the_gist_loss_leaves_out_a_negative_the_frozen_guide_ranks_above_the_po
 
 
 def test_loss_names_are_the_registry_s(monkeypatch):
-    """TrainConfig.loss and the CLI's --loss choices are read from LOSSES, not listed again."""
+    """TrainConfig.loss, the CLI's --loss choices and the presets' losses are names in LOSSES."""
     import typing
 
     from helpers.training import __main__ as training
@@ -447,6 +447,8 @@ def test_loss_names_are_the_registry_s(monkeypatch):
         training.main(["--pairs", "p", "--output", "o", "--loss", "no_such_loss"])
     with pytest.raises(ValueError, match="choose 'mnrl' or 'cached_mnrl'"):
         build_loss(None, TrainConfig(loss="no_such_loss"), [64])
+    fits = [fit for preset in PRESETS.values() for fit in (preset.t4, preset.a100)]
+    assert fits and {fit.loss for fit in fits} <= set(LOSSES)
 
 
 def test_bad_pairs_folder_is_a_one_line_error(tmp_path):
