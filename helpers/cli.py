@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -126,16 +126,17 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _set_llm_limits(args: argparse.Namespace) -> None:
-    """--llm-timeout / --llm-attempts reach the stages through the environment, as the profile does."""
-    limits = (("--llm-timeout", args.llm_timeout, llm.TIMEOUT_ENV),
-              ("--llm-attempts", args.llm_attempts, llm.ATTEMPTS_ENV))
-    for flag, value, name in limits:
-        if value is not None:
-            if value <= 0:
-                raise ValueError(f"{flag} must be positive, got {value}.")
-            os.environ[name] = str(value)
-    llm.llm_settings()  # a malformed value in the environment fails here, before any model loads
+def llm_with_limits(args: argparse.Namespace) -> llm.LLMSettings | None:
+    """The environment's LLM with --llm-timeout / --llm-attempts applied; a malformed or non-positive value
+    fails here, before any model loads."""
+    limits = {"timeout_s": ("--llm-timeout", args.llm_timeout),
+              "max_attempts": ("--llm-attempts", args.llm_attempts)}
+    for flag, value in limits.values():
+        if value is not None and value <= 0:
+            raise ValueError(f"{flag} must be positive, got {value}.")
+    settings = llm.llm_settings()
+    given = {field: value for field, (_, value) in limits.items() if value is not None}
+    return dataclasses.replace(settings, **given) if settings else None
 
 
 def preflight(args: argparse.Namespace) -> None:
@@ -238,11 +239,11 @@ def _run(args: argparse.Namespace) -> int:
     from helpers.pipeline.runner import run_all
     from helpers.pipeline.stages import STAGES
 
-    _set_llm_limits(args)
+    llm_settings = llm_with_limits(args)
     preflight(args)
     settings = RunSettings(pdf_dir=args.pdfs, model_id=args.model, profile=config.get_profile(args.profile),
                            run=args.run, runs_dir=args.runs_dir, generator=args.generator, split=args.split,
-                           force=args.force)
+                           force=args.force, llm=llm_settings)
     stages = STAGES if args.command == "run" else [s for s in STAGES if s.name == args.command]
     print(f"Run {settings.paths.root} | profile {settings.profile.name} | PDFs {settings.pdf_dir}")
     started = time.perf_counter()

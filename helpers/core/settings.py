@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from helpers.core import config, presets
+from helpers.core.llm import LLMSettings, llm_settings
 
 
 @dataclass
@@ -21,6 +22,7 @@ class RunSettings:
     generator: str = "auto"
     split: str = "chunks"  # or "documents": some documents kept out of training (helpers.questions)
     force: bool = False
+    llm: LLMSettings | None = field(default_factory=llm_settings)  # None: no LLM, the offline paths
 
     @property
     def paths(self) -> config.RunPaths:

@@ -482,4 +482,5 @@ def run(paths: config.RunPaths, settings: RunSettings) -> dict:
     """The pipeline's questions stage: ``paths.chunks`` into ``paths.pairs``. The offline MiniLM catches
     near-duplicate questions, whatever model is fine-tuned."""
     return build_pairs(paths.chunks, paths.pairs, profile=settings.profile, generator=settings.generator,
-                       cache_dir=settings.llm_cache, model="fallback", split=settings.split)
+                       cache_dir=settings.llm_cache, model="fallback", split=settings.split,
+                       settings=settings.llm)

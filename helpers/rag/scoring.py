@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from helpers.core import config, console
 from helpers.core.embeddings import run_store
 from helpers.core.io import write_json
+from helpers.core.llm import LLMSettings
 from helpers.core.schema import Chunk
 from helpers.core.settings import RunSettings
 from helpers.rag.chain import ModelEmbeddings, RagAnswer, RagSystem, build_index, qdrant_client
@@ -253,13 +254,15 @@ def evaluate_set(system: RagSystem, questions: Sequence[EvalQuestion], metrics: 
 
 def rag_evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, k: int = 5,
                      max_questions: int | None = None, *, profile: config.Profile | str | None = None,
-                     systems: dict[str, RagSystem] | None = None, gold: Sequence | None = None) -> dict:
+                     systems: dict[str, RagSystem] | None = None, gold: Sequence | None = None,
+                     llm: LLMSettings | None = None) -> dict:
     """The RAG stage: score the chain with both retrievers on both query sets; write ``paths.rag_eval``.
 
     ``max_questions`` defaults to the ``rag_max_questions`` of ``profile`` (default: ``KIT_PROFILE``);
     ``systems`` reuses retrievers that are already loaded (:func:`load_systems`); ``gold`` replaces the
-    bundled gold questions. The chart goes to ``paths.plots / "rag_scores.png"``. Answers that failed are
-    counted by cause in the result (``answers``), and ``pending`` says what a rerun asks again.
+    bundled gold questions; ``llm`` answers and judges (None: the environment's, if any). The chart goes to
+    ``paths.plots / "rag_scores.png"``. Answers that failed are counted by cause in the result
+    (``answers``), and ``pending`` says what a rerun asks again.
     """
     import matplotlib.pyplot as plt
 
@@ -269,7 +272,7 @@ def rag_evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, k
     from helpers.rag.views import plot_scores
 
     chunks = load_chunks(paths.chunks)
-    llm = llm_settings()
+    llm = llm or llm_settings()
     own = systems is None  # then close the Qdrant folder at the end, so that others can open it
     systems = systems or load_systems(paths, chunks, base_model_id, llm=llm)
     try:
@@ -293,7 +296,8 @@ def rag_evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, k
 def run(paths: config.RunPaths, settings: RunSettings) -> dict:
     """The pipeline's RAG stage: ``rag_evaluate_run`` with the run's base model and profile; what was
     answered, what a rerun asks again, and why the stage failed when every answer did."""
-    answers = rag_evaluate_run(paths, base_model_id=settings.model_id, profile=settings.profile)["answers"]
+    answers = rag_evaluate_run(paths, base_model_id=settings.model_id, profile=settings.profile,
+                               llm=settings.llm)["answers"]
     return {"written": str(paths.rag_eval), "answers": answers["answered"], "pending": answers["pending"],
             "failed": answers["pending"] if answers["all_failed"] else None}
 

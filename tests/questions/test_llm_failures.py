@@ -111,15 +111,17 @@ def test_timeout_and_attempts_are_settings_from_the_environment_and_the_cli(monk
     monkeypatch.setenv("KIT_LLM_MAX_ATTEMPTS", "many")
     with pytest.raises(ValueError, match="KIT_LLM_MAX_ATTEMPTS='many': expected a positive int"):
         llm_settings()
+    monkeypatch.setenv("KIT_LLM_MAX_ATTEMPTS", "3")
 
     seen = {}
     monkeypatch.setattr("helpers.pipeline.runner.run_all", lambda stages, s: seen.update(
-        timeout=llm_settings().timeout_s, attempts=llm_settings().max_attempts) or {})
+        timeout=s.llm.timeout_s, attempts=s.llm.max_attempts) or {})
     monkeypatch.setattr("helpers.pipeline.run_report.write_run_report",
                         lambda paths: (paths.root / "report.md", paths.root / "report.html"))
     options = ["--runs-dir", str(tmp_path), "--llm-timeout", "7", "--llm-attempts", "2"]
     assert cli.main(["questions", *options]) == 0
-    assert seen == {"timeout": 7.0, "attempts": 2}
+    assert seen == {"timeout": 7.0, "attempts": 2}  # passed down in the run's settings
+    assert (llm_settings().timeout_s, llm_settings().max_attempts) == (2.5, 3)  # the environment untouched
     assert cli.main(["questions", "--runs-dir", str(tmp_path), "--llm-attempts", "0"]) == 2
 
 
