@@ -36,14 +36,15 @@ RUNS_DIR = REPO / "data" / "downloads" / "bench" / "runs"
 TRAIN_STAGES = ("chunk", "questions", "train")
 
 
-def train_on(pdf_dir: Path, run: str, profile: str, model: str) -> config.RunPaths:
+def train_on(pdf_dir: Path, run: str, profile: str | config.Profile, model: str) -> config.RunPaths:
     """The kit's chunk, questions and train stages on ``pdf_dir`` (offline questions), as the CLI does."""
     from helpers.core.settings import RunSettings
     from helpers.pipeline.runner import run_all
     from helpers.pipeline.stages import STAGES
 
-    settings = RunSettings(pdf_dir=pdf_dir, model_id=model, profile=config.get_profile(profile), run=run,
-                           runs_dir=RUNS_DIR, generator="offline")
+    profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+    settings = RunSettings(pdf_dir=pdf_dir, model_id=model, profile=profile, run=run, runs_dir=RUNS_DIR,
+                           generator="offline")
     run_all([s for s in STAGES if s.name in TRAIN_STAGES], settings)
     return settings.paths
 

@@ -40,7 +40,8 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "lr5e-5": ({}, {"lr": 5e-5}),
     "epochs2-lr4e-5": ({"epochs": 2}, {"lr": 4e-5}),
     "epochs3": ({"epochs": 3}, {}),
-    "all-chunks-epochs2": ({"max_chunks": None, "epochs": 2}, {}),
+    "batch16": ({"batch_size": 16}, {}),
+    "batch8": ({"batch_size": 8}, {}),
 }
 
 

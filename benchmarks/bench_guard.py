@@ -2,7 +2,7 @@
 
     python benchmarks/corpora/build_debian_faq.py     # the FAQ: 16 PDFs, 119 questions
     python benchmarks/corpora/build_debian_docs.py    # the FAQ among Debian Reference chapters, >= 250 pages
-    python benchmarks/bench_guard.py --corpus faq|docs --profile smoke|workshop [--tag NAME]
+    python benchmarks/bench_guard.py --corpus faq|docs --profile smoke|workshop [--tag NAME] [--batch-size N]
 
 The kit's chunk, questions and train stages run offline on the corpus exactly as ``python -m helpers run``
 runs them (``bench_debian_faq.train_on``), with the kit's own merge grid, so the saved model and the
@@ -23,6 +23,7 @@ synthetic validation score per α is the one the train stage recorded (``merge.v
 chosen on one half, scored on the other). A rule passes a cell when its model's paired difference with
 base and with rotated base has a lower 95% bound >= -0.005 at every dimension.
 
+``--batch-size N`` trains with the profile's batch size changed (the run and its JSON named ``...-bN``).
 Numbers go to ``data/downloads/bench/runs/guard-<tag>-<corpus>-<profile>.json``.
 """
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import sys
 import time
@@ -41,6 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from bench_debian_faq import FAQ_DIR, RUNS_DIR, faq_queries, train_on  # noqa: E402
+
+from helpers.core import config  # noqa: E402
 
 CORPORA = {"faq": FAQ_DIR, "docs": REPO / "data" / "downloads" / "bench" / "debian-docs"}
 BUILDERS = {"faq": "build_debian_faq.py", "docs": "build_debian_docs.py"}
@@ -75,11 +79,9 @@ def keep_merge_ends(ends_path: Path):
         trainer.merge_after_training = original
 
 
-def train_keeping_ends(corpus: str, run: str, profile: str, model: str):
+def train_keeping_ends(corpus: str, run: str, profile: config.Profile, model: str):
     """The kit's stages on the corpus; the merge's two ends saved beside the run (retrained if missing)."""
     import shutil
-
-    from helpers.core import config
 
     paths = config.run_paths(run, RUNS_DIR)
     ends = paths.root / ENDS_FILE
@@ -209,13 +211,13 @@ def print_table(title: str, result: dict) -> None:
               + (f"  (α chosen: {rule['alphas']})" if "alphas" in rule else ""))
 
 
-def run(corpus: str, profile: str, tag: str, model: str) -> dict:
+def run(corpus: str, profile: config.Profile, tag: str, model: str) -> dict:
     from helpers.chunking.chunkers import load_chunks
     from helpers.evaluation.stage import training_info
     from helpers.evaluation.stats import bootstrap_ci
 
     started = time.perf_counter()
-    paths, ends = train_keeping_ends(corpus, f"{tag}-{corpus}-{profile}", profile, model)
+    paths, ends = train_keeping_ends(corpus, f"{tag}-{corpus}-{profile.name}", profile, model)
     trained_at = time.perf_counter()
     info = training_info(paths.model)
     cfg, result, merge = info.get("config", {}), info.get("result", {}), info["result"]["merge"]
@@ -237,7 +239,7 @@ def run(corpus: str, profile: str, tag: str, model: str) -> dict:
         rule["passes"] = passes(rule["row"])
     chunks = len(data.corpus)
     summary = {
-        "corpus": corpus, "profile": profile, "run": str(paths.root), "model": model,
+        "corpus": corpus, "profile": profile.name, "run": str(paths.root), "model": model,
         "n_queries": len(data.queries), "unlabelled_questions": unlabelled, "chunks": chunks,
         "dims": [str(d) for d in dims],
         "dose": {"pairs": result.get("n_train"), "validation_questions": result.get("n_validation"),
@@ -251,9 +253,9 @@ def run(corpus: str, profile: str, tag: str, model: str) -> dict:
                                                                                    - trained_at, 1)},
     }
     dose = summary["dose"]
-    print_table(f"{corpus} / {profile}: {chunks} chunks; dose {dose['pairs']} pairs, {dose['steps']} steps "
-                f"({dose['epochs']} epochs, batch {dose['batch_size']}); {unlabelled} questions without a "
-                "relevant chunk left out", summary)
+    print_table(f"{corpus} / {profile.name}: {chunks} chunks; dose {dose['pairs']} pairs, "
+                f"{dose['steps']} steps ({dose['epochs']} epochs, batch {dose['batch_size']}); {unlabelled} "
+                "questions without a relevant chunk left out", summary)
     print(f"  α on half the gold over 20 random splits: {choices}")
     return summary
 
@@ -269,7 +271,7 @@ def to_json(obj):
 
 
 def main() -> None:
-    from helpers.core import config, console
+    from helpers.core import console
 
     console.kit_lines_only()  # the kit's lines, not the libraries' bars and load reports, as the CLI
 
@@ -279,12 +281,17 @@ def main() -> None:
     parser.add_argument("--profile", default="smoke", choices=sorted(config.PROFILES))
     parser.add_argument("--model", default="fallback", help="base model (offline: the bundled MiniLM)")
     parser.add_argument("--tag", default="guard", help="names the run folder <tag>-<corpus>-<profile>")
+    parser.add_argument("--batch-size", type=int, help="the profile's batch size changed (tag gains -bN)")
     args = parser.parse_args()
+    profile = config.get_profile(args.profile)
+    if args.batch_size:
+        profile = dataclasses.replace(profile, batch_size=args.batch_size)
+        args.tag = f"{args.tag}-b{args.batch_size}"
     if not (CORPORA[args.corpus] / "questions.jsonl").is_file():
         raise SystemExit(f"No benchmark at {CORPORA[args.corpus]}: run python benchmarks/corpora/"
                          f"{BUILDERS[args.corpus]}")
     started = time.perf_counter()
-    summary = run(args.corpus, args.profile, args.tag, args.model)
+    summary = run(args.corpus, profile, args.tag, args.model)
     summary["seconds"]["total"] = round(time.perf_counter() - started, 1)
     out = RUNS_DIR / f"guard-{args.tag}-{args.corpus}-{args.profile}.json"
     out.write_text(json.dumps(to_json(summary), indent=1))
