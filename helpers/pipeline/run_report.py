@@ -144,7 +144,7 @@ def retrieval_section(paths: RunPaths) -> Section | None:
                 for name in query_sets(report)]
     first = headline_set(report)
     tables += [frame_table(paired_frame(report)), frame_table(storage_frame(report, first))]
-    captions += ["Paired differences of nDCG@10 (bootstrap interval, sign-flip permutation p-value)",
+    captions += ["Paired differences of nDCG@10 (sign-flip permutation p-value, and the interval it implies)",
                  f"Storage vs quality of the fine-tuned model ({first} questions)"]
     if retention and (frame := retention_frame(retention)) is not None:
         tables.append(frame_table(frame.rename_axis("system")))
