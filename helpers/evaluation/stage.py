@@ -394,8 +394,8 @@ def evaluate_run(paths: config.RunPaths, base_model_id: str | None = None, extra
     report: EvalResult = {
         "profile": profile.name,
         "similarity": "cosine (embeddings truncated to each dimension, then re-normalised)",
-        "confidence": f"{1 - ALPHA:.0%} intervals: means, percentile bootstrap over queries (1000 resamples); "
-                      "paired differences, the sign-flip test inverted",
+        "confidence": f"{1 - ALPHA:.0%} intervals: means, percentile bootstrap over queries (1000 "
+                      "resamples); paired differences, the sign-flip test inverted",
         "storage_note": "int8: corpus quantized with ranges calibrated on the corpus embeddings, float32 "
                         "queries against the de-quantized corpus; binary: sign bits, Hamming distance; "
                         "no rescoring",

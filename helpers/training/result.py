@@ -23,8 +23,8 @@ class TrainResult:
     steps: int
     epochs: float
     dims: list[int]
-    loss_start: float | None
-    loss_end: float | None
+    loss_start: float | None  # mean of the first quarter of logged steps (edge_means)
+    loss_end: float | None  # mean of the last quarter
     best_metric_name: str | None
     best_metric: float | None
     train_seconds: float  # wall time of trainer.train(), validation included
@@ -50,7 +50,7 @@ def train_result(trainer, output, loaded, cfg, dims, pairs, output_dir, resume_f
     runtime = output.metrics.get("train_runtime", 0.0)
     samples = output.metrics.get("train_samples_per_second", 0.0) * runtime  # every epoch's, resumed or not
     seconds = earlier_seconds + runtime
-    losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
+    loss_start, loss_end = edge_means([row["loss"] for row in trainer.state.log_history if "loss" in row])
     n_val = len(pairs["validation"]) if "validation" in pairs else 0
     return TrainResult(
         output_dir=output_dir,
@@ -61,8 +61,8 @@ def train_result(trainer, output, loaded, cfg, dims, pairs, output_dir, resume_f
         steps=trainer.state.global_step,
         epochs=round(trainer.state.epoch or 0.0, 3),
         dims=dims,
-        loss_start=losses[0] if losses else None,
-        loss_end=losses[-1] if losses else None,
+        loss_start=loss_start,
+        loss_end=loss_end,
         best_metric_name=trainer.args.metric_for_best_model,
         best_metric=trainer.state.best_metric,
         train_seconds=round(seconds, 2),
@@ -71,3 +71,12 @@ def train_result(trainer, output, loaded, cfg, dims, pairs, output_dir, resume_f
         resumed_from=resume_from,
         config=replace(cfg, dims=dims).as_dict(),
     )
+
+
+def edge_means(losses: list[float]) -> tuple[float | None, float | None]:
+    """The mean loss of the first and of the last quarter of the logged steps (one step at least): one
+    batch's loss swings with the batch drawn, a quarter of the steps shows where training went."""
+    if not losses:
+        return None, None
+    k = max(1, len(losses) // 4)
+    return sum(losses[:k]) / k, sum(losses[-k:]) / k

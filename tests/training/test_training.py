@@ -17,7 +17,7 @@ from helpers.core.schema import chunk_id
 from helpers.training.checkpoints import COMPLETE_MARKER
 from helpers.training.dims import matryoshka_dims
 from helpers.training.losses import LOSSES, build_loss
-from helpers.training.result import TrainingError
+from helpers.training.result import TrainingError, edge_means
 from helpers.training.settings import TrainConfig
 from helpers.training.trainer import finetune
 
@@ -159,7 +159,7 @@ def test_finetune_changes_weights_lowers_loss_and_saves_a_documented_model(tmp_p
     meta = json.loads((tmp_path / "model" / "training_config.json").read_text())
     assert meta["config"]["dims"] == [384, 256, 128, 64] and meta["result"]["steps"] == 3
     log = json.loads((tmp_path / "model" / "train_log.json").read_text())
-    assert [row["loss"] for row in log if "loss" in row][0] == result.loss_start
+    assert [row["loss"] for row in log if "loss" in row][0] == result.loss_start  # 3 steps: a quarter is one
     assert (tmp_path / "plots" / "training_curves.png").stat().st_size > 0
     assert not (tmp_path / "checkpoints").exists()
     assert set(result.summary()) >= {"base_model", "is_fallback", "n_train", "steps", "loss_start",
@@ -589,3 +589,11 @@ def test_notebook_03_trains_the_recipe_by_hand_with_the_objects_finetune_builds(
     assert summary["matryoshka dims"] == "128, 64" == summary["validation dims"]
     assert summary["batch sampler"] == "no_duplicates"
     assert summary["query prompt"] == repr(ARCTIC_QUERY_PROMPT)
+
+
+def test_the_recorded_start_and_end_loss_are_quarter_means_not_one_noisy_batch():
+    losses = [4.0, 3.3, 5.5, 4.7, 6.3, 3.1, 4.8, 2.4, 5.5, 3.4, 4.6, 4.5, 1.3, 3.5, 7.6]  # a 15-step run
+    start, end = edge_means(losses)
+    assert start == pytest.approx((4.0 + 3.3 + 5.5) / 3) and end == pytest.approx((1.3 + 3.5 + 7.6) / 3)
+    assert edge_means([2.0]) == (2.0, 2.0) and edge_means([]) == (None, None)
+
