@@ -45,6 +45,7 @@ from helpers.core.settings import RunSettings
 from helpers.questions.offline import generate_offline
 from helpers.questions.pairs import (
     GenerationResult,
+    QuestionEncoder,
     SplitBudget,
     check_leakage,
     generator_counts,
@@ -305,7 +306,8 @@ def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Pr
         chosen, held_out = list(chunks), []
         result = generate_offline(chunks, n, seed=seed, progress=progress)
     embedder = _embedding_model(model)
-    kept, rejected = validate(result.pairs, embedder)
+    encoder = QuestionEncoder(embedder) if embedder is not None else None  # shared: one encoding each
+    kept, rejected = validate(result.pairs, encoder)
     texts = {c.id: c.text for c in chunks}
     unseen = {c.id for c in chunks if c.source in unseen_docs}
     dataset = split_with_causes(kept, result.failures, seed, {c.id for c in held_out}, texts,
@@ -328,7 +330,7 @@ def build_pairs(chunks_path: Path | str, out_dir: Path | str, profile: config.Pr
         "deduplication": _dedup_method(embedder),
         "splits": {name: len(ds) for name, ds in dataset.items()},
         "split_chunks": {name: len(set(ds["chunk_id"])) for name, ds in dataset.items()},
-        "leakage": check_leakage(dataset, embedder, chunk_texts=texts),
+        "leakage": check_leakage(dataset, encoder, chunk_texts=texts),
         "usage": result.usage or None,
     }
     save_pairs(dataset, out_dir, report)

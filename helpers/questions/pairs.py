@@ -123,8 +123,9 @@ def validate(pairs: list[dict], model=None, threshold: float = DUPLICATE_COSINE,
              **rules) -> tuple[list[dict], list[dict]]:
     """Split ``pairs`` into kept and rejected; each rejected pair gets a ``reason`` (and ``duplicate_of``).
 
-    ``model`` (a SentenceTransformer or ``LoadedModel``) enables near-duplicate detection; without it only
-    exact duplicates (same normalized text) are caught. ``rules`` go to ``rejection_reason``.
+    ``model`` (a SentenceTransformer, ``LoadedModel`` or ``QuestionEncoder``) enables near-duplicate
+    detection; without it only exact duplicates (same normalized text) are caught. ``rules`` go to
+    ``rejection_reason``.
     """
     kept, rejected, seen = [], [], {}
     for pair in pairs:
@@ -138,7 +139,7 @@ def validate(pairs: list[dict], model=None, threshold: float = DUPLICATE_COSINE,
             seen[key] = pair["anchor"]
             kept.append(pair)
     if model is not None and kept:
-        earlier = near_duplicate_of(encode_questions(model, [p["anchor"] for p in kept]), threshold)
+        earlier = near_duplicate_of(question_encoder(model)([p["anchor"] for p in kept]), threshold)
         rejected += [kept[i] | {"reason": "near_duplicate", "duplicate_of": kept[j]["anchor"]}
                      for i, j in earlier.items()]
         kept = [p for i, p in enumerate(kept) if i not in earlier]
@@ -162,14 +163,31 @@ def _example(pair: dict) -> dict:
 # --------------------------------------------------------------------------------------------- embeddings
 
 
-def encode_questions(model, texts: list[str]):
-    """Normalized embeddings (numpy) of questions, with the model's query prompt."""
-    from helpers.core.models import LoadedModel
+class QuestionEncoder:
+    """Normalized question embeddings under a model, with its query prompt; each text is encoded once
+    however often validation and the leakage check ask for it."""
 
-    st = model.model if isinstance(model, LoadedModel) else model
-    prompt_name = "query" if "query" in (getattr(st, "prompts", None) or {}) else None
-    return st.encode(texts, prompt_name=prompt_name, normalize_embeddings=True, convert_to_numpy=True,
-                     show_progress_bar=False, batch_size=64)
+    def __init__(self, model) -> None:
+        from helpers.core.models import LoadedModel
+
+        self.model = model.model if isinstance(model, LoadedModel) else model
+        self.vectors: dict = {}
+
+    def __call__(self, texts: list[str]):
+        import numpy as np
+
+        new = [text for text in dict.fromkeys(texts) if text not in self.vectors]
+        if new:
+            prompt_name = "query" if "query" in (getattr(self.model, "prompts", None) or {}) else None
+            encoded = self.model.encode(new, prompt_name=prompt_name, normalize_embeddings=True,
+                                        convert_to_numpy=True, show_progress_bar=False, batch_size=64)
+            self.vectors.update(zip(new, encoded, strict=True))
+        return np.stack([self.vectors[text] for text in texts])
+
+
+def question_encoder(model) -> QuestionEncoder:
+    """``model`` (a SentenceTransformer, ``LoadedModel`` or ``QuestionEncoder``) as a ``QuestionEncoder``."""
+    return model if isinstance(model, QuestionEncoder) else QuestionEncoder(model)
 
 
 def near_duplicate_of(embeddings, threshold: float, block: int = 1024) -> dict[int, int]:
@@ -273,11 +291,12 @@ def check_leakage(dataset_dict, model=None, threshold: float = DUPLICATE_COSINE,
                   chunk_texts: dict[str, str] | None = None) -> dict:
     """Raise ``LeakageError`` if two splits share a chunk id, a chunk text (``chunk_texts``: chunk id ->
     text; without it, the positives' texts) or a question (same normalized text, or cosine >=
-    ``threshold`` under ``model``); else return what was checked."""
+    ``threshold`` under ``model``, as in ``validate``); else return what was checked."""
     problems = []
     names = [name for name in (*SPLITS, UNSEEN) if name in dataset_dict]
-    embeddings = {name: encode_questions(model, dataset_dict[name]["anchor"])
-                  for name in names if model is not None and len(dataset_dict[name])}
+    encode = question_encoder(model) if model is not None else None
+    embeddings = {name: encode(dataset_dict[name]["anchor"]) for name in names
+                  if encode is not None and len(dataset_dict[name])}
 
     def texts(split) -> list[str]:
         if chunk_texts is None:

@@ -224,6 +224,22 @@ def test_build_pairs_offline_writes_the_contracted_dataset_and_report(tmp_path, 
         build_pairs(tmp_path / "chunks.jsonl", tmp_path / "pairs", generator="llm")
 
 
+def test_build_pairs_encodes_each_question_once_for_validation_and_the_leakage_check(
+        tmp_path, monkeypatch, fallback_model):
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "KIT_LLM_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    save_chunks(sample_chunks(30), tmp_path / "chunks.jsonl")
+    encoded: list[str] = []
+    encode = fallback_model.encode
+    monkeypatch.setattr(fallback_model, "encode",
+                        lambda texts, **kw: encoded.extend(texts) or encode(texts, **kw))
+    report = build_pairs(tmp_path / "chunks.jsonl", tmp_path / "pairs", profile="smoke", progress=False,
+                         model=fallback_model)
+    assert "question embeddings" in report["leakage"]["checked"]
+    used = [a for ds in load_pairs(tmp_path / "pairs").values() for a in ds["anchor"]]
+    assert set(used) <= set(encoded) and len(encoded) == len(set(encoded))
+
+
 def test_offline_questions_cover_every_chunk_and_evaluation_searches_the_real_chunks(tmp_path, monkeypatch):
     from helpers.evaluation.metrics import ir_from_split
     from helpers.rag.queries import synthetic_questions
