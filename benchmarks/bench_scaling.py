@@ -76,24 +76,46 @@ def pages(folder: Path) -> int:
 
 
 def run_job(corpus: Path, runs_dir: Path, run: str, profile: str, stage: str = "run") -> dict:
-    """One main job (or one ``stage`` of it) in its own process: wall seconds and peak RSS (MB); its log
-    goes beside the run."""
+    """One main job (or one ``stage`` of it) on a fresh run, in its own process: wall seconds and peak RSS
+    (MB) in ``<run>.job.json``; its log goes beside the run."""
+    shutil.rmtree(runs_dir / run, ignore_errors=True)  # a fresh run: no stage records, no stored vectors
+    job = run_process(corpus, runs_dir, run, profile, stage)
+    (runs_dir / f"{run}.job.json").write_text(json.dumps(job))
+    return job
+
+
+def run_stages(corpus: Path, runs_dir: Path, run: str, profile: str) -> dict:
+    """The main job one stage per process, so that each stage's peak memory is its own: ``<run>.stages.json``
+    maps stage to wall seconds and peak MB. Stages recorded there already are not run again (the kit's
+    own stage records make the next stage resume from the last finished one)."""
+    record = runs_dir / f"{run}.stages.json"
+    done = json.loads(record.read_text()) if record.is_file() else {}
+    for stage in STAGES:
+        if stage not in done:
+            stage_record = runs_dir / run / "stages" / f"{stage}.json"
+            before = stage_record.stat().st_mtime if stage_record.is_file() else None
+            job = run_process(corpus, runs_dir, run, profile, stage, log_mode="a")
+            done[stage] = job if stage_record.stat().st_mtime != before else {"skipped": True}
+            record.write_text(json.dumps(done, indent=1))
+    return done
+
+
+def run_process(corpus: Path, runs_dir: Path, run: str, profile: str, stage: str, log_mode: str = "w"
+                ) -> dict:
+    """``python -m helpers <stage>`` on ``run``: wall seconds, peak RSS (MB) and the load around it."""
     command = [sys.executable, "-m", "helpers", stage, "--pdfs", str(corpus), "--profile", profile,
                "--runs-dir", str(runs_dir), "--run", run]
-    shutil.rmtree(runs_dir / run, ignore_errors=True)  # a fresh run: no stage records, no stored vectors
     runs_dir.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    with open(runs_dir / f"{run}.log", "w") as log:
+    with open(runs_dir / f"{run}.log", log_mode) as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
                                 env=os.environ | {"TQDM_DISABLE": "1", "MPLBACKEND": "Agg"})
         _, status, usage = os.wait4(proc.pid, 0)
     if os.waitstatus_to_exitcode(status):
         raise SystemExit(f"{run} failed: see {runs_dir / f'{run}.log'}")
-    job = {"wall_s": time.perf_counter() - started, "peak_mb": usage.ru_maxrss / 1024,
-           "load": f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}"}
-    (runs_dir / f"{run}.job.json").write_text(json.dumps(job))
-    return job
+    return {"wall_s": time.perf_counter() - started, "peak_mb": usage.ru_maxrss / 1024,
+            "load": f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}"}
 
 
 def measured(run_dir: Path) -> dict:
@@ -111,10 +133,17 @@ def measured(run_dir: Path) -> dict:
         from helpers.core.embeddings import EmbeddingStore
 
         encodings = [row for row in EmbeddingStore(store).counts() if row["kind"] == "document"]
-    job_file = run_dir.parent / f"{run_dir.name}.job.json"
+    job_file, stages_file = (run_dir.parent / f"{run_dir.name}.{kind}.json" for kind in ("job", "stages"))
+    per_stage = json.loads(stages_file.read_text()) if stages_file.is_file() else {}
+    job = json.loads(job_file.read_text()) if job_file.is_file() else {}
+    ran = {stage: s for stage, s in per_stage.items() if "peak_mb" in s}  # not those skipped as done
+    if ran:
+        first, last = ran[next(iter(ran))], ran[list(ran)[-1]]
+        job = {"peak_mb": max(s["peak_mb"] for s in ran.values()),
+               "load": f"{first['load'].split(' -> ')[0]} -> {last['load'].split(' -> ')[1]}"}
     return {"seconds": seconds, "validation_s": train.get("validation_seconds"), "chunks": chunks,
-            "validation": train.get("validation", {}), "encodings": encodings,
-            "job": json.loads(job_file.read_text()) if job_file.is_file() else {}}
+            "validation": train.get("validation", {}), "encodings": encodings, "job": job,
+            "stage_peak_mb": {stage: s["peak_mb"] for stage, s in ran.items()}}
 
 
 def stages_of(results: dict[str, dict]) -> list[str]:
@@ -181,6 +210,10 @@ def report(results: dict[str, dict], fitted: dict[str, float], target: int | Non
 
     row("  of train: validation", lambda r: f"{r['validation_s'] or 0:>12.1f}")
     row("peak MB", lambda r: f"{r['job'].get('peak_mb', float('nan')):>12.0f}")
+    for stage in STAGES:
+        if any(stage in r["stage_peak_mb"] for r in results.values()):
+            row(f"  peak MB, {stage}",
+                lambda r, stage=stage: f"{r['stage_peak_mb'].get(stage, float('nan')):>12.0f}")
     row("load before -> after", lambda r: f"{r['job'].get('load', '?'):>12}")
     for n in names:
         rows = results[n]["encodings"]
@@ -200,6 +233,9 @@ def main() -> None:
     parser.add_argument("--stage", default="run", choices=["run", *STAGES],
                         help="run only this stage (its run is named <corpus>-<stage>), e.g. chunk on a "
                              "corpus too large for the whole job here")
+    parser.add_argument("--per-stage", action="store_true",
+                        help="one process per stage, each stage's peak memory printed; a run recorded "
+                             "this way in --runs-dir continues from its last finished stage")
     parser.add_argument("--extrapolate", type=int, metavar="PAGES",
                         help="add each stage's seconds at PAGES, from its slope (an estimate)")
     parser.add_argument("--plot", type=Path, default=REPO / "docs" / "images" / "scaling.png")
@@ -211,7 +247,9 @@ def main() -> None:
         for name in args.corpora:
             folder = corpus_folder(name, runs_dir)
             run = name if args.stage == "run" else f"{name}-{args.stage}"
-            if not args.reuse:
+            if args.per_stage and not args.reuse:
+                run_stages(folder, runs_dir, run, args.profile)
+            elif not args.reuse:
                 run_job(folder, runs_dir, run, args.profile, args.stage)
             results[name] = measured(runs_dir / run) | {"pages": pages(folder)}
             print(f"{name}: {sum(results[name]['seconds'].values()):.0f} s", flush=True)
