@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="several processes: every process's passages are negatives (default: on)")
     parser.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"])
     parser.add_argument("--hard-negatives", type=int, help="mined negatives per question (default 0)")
+    parser.add_argument("--tsdae-steps", type=int,
+                        help="steps of TSDAE on the chunks before fine-tuning (default 0: none)")
     parser.add_argument("--corpus-rotation", action=argparse.BooleanOptionalAction, default=None,
                         help="rotate onto the chunks' principal directions first (default: the preset's)")
     parser.add_argument("--merge-alphas", type=lambda s: [float(a) for a in s.split(",") if a],

@@ -30,6 +30,7 @@ class TrainConfig:
     batch_sampler: Literal["no_duplicates", "batch_sampler"] = "no_duplicates"
     hard_negatives: int = 0  # negatives per question mined with the base model before training (0: none)
     corpus_rotation: bool = True  # rotate onto the corpus' principal directions first (training/rotation.py)
+    tsdae_steps: int = 0  # steps of TSDAE on the chunks before all else (training/adaptation.py; 0: none)
     use_query_prompt: bool = True
     eval_steps: int | None = None  # None: about `evals_per_run` evaluations spread over the run
     save_steps: int | None = None  # None: same as eval_steps (the best checkpoint must be a saved one)

@@ -28,6 +28,7 @@ from helpers.core.models import cap_max_seq_length, load_embedding_model
 from helpers.core.presets import STATIC_PRESET
 from helpers.core.settings import RunSettings
 from helpers.questions.pairs import held_out_documents
+from helpers.training.adaptation import adapt_to_corpus
 from helpers.training.arguments import ddp_device, nan_callback, oom_advice, schedule, training_arguments
 from helpers.training.batches import chunk_of_anchor, keep_chunks_apart
 from helpers.training.checkpoints import marker_callback, seconds_before, training_disk_bytes
@@ -167,6 +168,9 @@ def finetune(
     passages = list(corpus.values())
     if cfg.hard_negatives > 0:  # mined with the base: the rotation below leaves every cosine as it is
         pairs["train"] = with_hard_negatives(pairs["train"], model, passages, cfg.hard_negatives, store)
+    if cfg.tsdae_steps:  # the adapted model is not the base the store holds vectors of
+        adapt_to_corpus(model, passages, cfg.tsdae_steps, seed=cfg.seed, progress=progress)
+        store = None
     if cfg.corpus_rotation:
         rotate_to_corpus(model, passages, cfg.batch_size, store)
     start = snapshot(model) if cfg.merge_alphas else None  # the α = 0 end of the merge

@@ -503,7 +503,7 @@ def test_the_distilled_model_is_made_once(monkeypatch, static_model_path):
     assert static_models.distilled_static_path() == static_model_path
 
 
-def test_training_cli_passes_rotation_hard_negatives_and_the_merge_grid(monkeypatch, capsys):
+def test_training_cli_passes_rotation_hard_negatives_tsdae_and_the_merge_grid(monkeypatch, capsys):
     from helpers.training import __main__ as training
 
     seen = []
@@ -518,10 +518,11 @@ def test_training_cli_passes_rotation_hard_negatives_and_the_merge_grid(monkeypa
 
     monkeypatch.setattr(training, "finetune", fake_finetune)
     training.main(["--pairs", "p", "--output", "o", "--model", "fallback", "--no-corpus-rotation",
-                   "--hard-negatives", "2", "--merge-alphas", ""])
+                   "--hard-negatives", "2", "--merge-alphas", "", "--tsdae-steps", "5"])
     training.main(["--pairs", "p", "--output", "o", "--model", "fallback", "--merge-alphas", "0,0.5,1"])
     training.main(["--pairs", "p", "--output", "o", "--model", "fallback"])
     assert (seen[0].corpus_rotation, seen[0].hard_negatives, seen[0].merge_alphas) == (False, 2, [])
+    assert seen[0].tsdae_steps == 5 and seen[2].tsdae_steps == 0
     assert seen[1].merge_alphas == [0.0, 0.5, 1.0]
     assert (seen[2].corpus_rotation, seen[2].hard_negatives, seen[2].merge_alphas) == (True, 0, [0.75])
 
@@ -597,3 +598,54 @@ def test_the_recorded_start_and_end_loss_are_quarter_means_not_one_noisy_batch()
     assert start == pytest.approx((4.0 + 3.3 + 5.5) / 3) and end == pytest.approx((1.3 + 3.5 + 7.6) / 3)
     assert edge_means([2.0]) == (2.0, 2.0) and edge_means([]) == (None, None)
 
+
+
+def test_deletion_noise_is_seeded_and_keeps_a_word():
+    import random
+
+    from helpers.training.adaptation import delete_words
+
+    text = " ".join(f"w{i}" for i in range(1000))
+    damaged = delete_words(text, random.Random(0))
+    assert damaged == delete_words(text, random.Random(0)) != delete_words(text, random.Random(1))
+    assert 0.35 < len(damaged.split()) / 1000 < 0.45 and set(damaged.split()) <= set(text.split())
+    assert all(delete_words("one", random.Random(seed)) == "one" for seed in range(20))
+
+
+def test_tsdae_trains_the_encoder_on_passages_alone_for_one_epoch_at_most(tiny_model):
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from helpers.training.adaptation import adapt_to_corpus
+
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    before = model[0].auto_model.embeddings.word_embeddings.weight.detach().clone()
+    passages = [text for text, _ in PASSAGES.values()]
+    short = adapt_to_corpus(model, passages, steps=2, batch_size=4)
+    assert (short["steps"], short["passages"]) == (2, 8) and short["loss_start"] > 0
+    assert not torch.equal(before, model[0].auto_model.embeddings.word_embeddings.weight)
+    assert adapt_to_corpus(model, passages, steps=50, batch_size=4)["steps"] == -(-len(passages) // 4)
+
+
+def test_finetune_runs_tsdae_on_the_chunks_before_the_rotation_is_fitted(tmp_path, tiny_model, monkeypatch):
+    from helpers.training import trainer
+
+    order = []
+    adapt, rotate = trainer.adapt_to_corpus, trainer.rotate_to_corpus
+
+    def adapting(model, passages, steps, **kwargs):
+        order.append(("tsdae", len(passages), steps))
+        return adapt(model, passages, steps, **kwargs)
+
+    def rotating(model, passages, batch_size, store):
+        order.append(("rotation", len(passages), store))
+        return rotate(model, passages, batch_size, store)
+
+    monkeypatch.setattr(trainer, "adapt_to_corpus", adapting)
+    monkeypatch.setattr(trainer, "rotate_to_corpus", rotating)
+    cfg = TrainConfig(batch_size=4, max_steps=1, tsdae_steps=2, merge_alphas=[], evals_per_run=0)
+    finetune(make_pairs(tmp_path), tmp_path / "model", model_id=str(tiny_model), config=cfg, progress=False)
+    passages = len(PASSAGES)
+    assert order == [("tsdae", passages, 2), ("rotation", passages, None)]  # no vectors of the base reused
+    saved = json.loads((tmp_path / "model" / "training_config.json").read_text())
+    assert saved["config"]["tsdae_steps"] == 2
