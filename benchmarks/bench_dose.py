@@ -4,13 +4,14 @@
 
 Each variant is the ``--profile`` with some sizes changed and the main model's ``TrainConfig`` with some
 settings changed (``VARIANTS``: the training dose, questions per chunk, the GISTEmbed loss guided by the
-frozen starting model, one mined hard negative per question with a 5% relative margin). The kit's chunk,
-questions, train and evaluate stages run on the course corpus (``config.COURSE_CORPUS_DIR``), offline,
-as ``python -m helpers run`` runs them, into ``data/downloads/bench/runs/dose-<variant>``. Printed per
-variant: training pairs and steps, the train stage's seconds, the synthetic validation score before and
-after training, the merge's α, and on the corpus' own people's questions (``gold``) what training adds
-over the base rotated onto the chunks at every dimension (mean nDCG@10 difference and its 95% interval,
-the evaluation's paired test), the column the course's verdict reports.
+frozen starting model, one mined hard negative per question with a 5% relative margin, TSDAE on the chunks
+before fine-tuning). The kit's chunk, questions, train and evaluate stages run on the course corpus
+(``config.COURSE_CORPUS_DIR``), offline, as ``python -m helpers run`` runs them, into
+``data/downloads/bench/runs/dose-<variant>``. Printed per variant: training pairs and steps, the train stage's
+seconds, the synthetic validation score before and after training, the merge's α, and on the corpus' own
+people's questions (``gold``) what training adds over the base rotated onto the chunks at every dimension
+(mean nDCG@10 difference and its 95% interval, the evaluation's paired test), the column the course's verdict
+reports.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "q3-epochs2": ({"questions_per_chunk": 3, "epochs": 2}, {}),
     "gist": ({}, {"loss": "gist"}),
     "hard-negatives": ({}, {"hard_negatives": 1}),
+    "tsdae": ({}, {"tsdae_steps": 10_000}),  # one epoch over the chunks: the steps run out first
     "lr5e-5": ({}, {"lr": 5e-5}),
     "epochs2-lr4e-5": ({"epochs": 2}, {"lr": 4e-5}),
     "epochs3": ({"epochs": 3}, {}),
