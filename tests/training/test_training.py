@@ -612,7 +612,7 @@ def test_deletion_noise_is_seeded_and_keeps_a_word():
     assert all(delete_words("one", random.Random(seed)) == "one" for seed in range(20))
 
 
-def test_tsdae_trains_the_encoder_on_passages_alone_for_one_epoch_at_most(tiny_model):
+def test_tsdae_trains_the_encoder_on_passages_alone_for_one_epoch_at_most(tiny_model, capfd):
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -625,6 +625,7 @@ def test_tsdae_trains_the_encoder_on_passages_alone_for_one_epoch_at_most(tiny_m
     assert (short["steps"], short["passages"]) == (2, 8) and short["loss_start"] > 0
     assert not torch.equal(before, model[0].auto_model.embeddings.word_embeddings.weight)
     assert adapt_to_corpus(model, passages, steps=50, batch_size=4)["steps"] == -(-len(passages) // 4)
+    assert "Computing widget examples" not in capfd.readouterr().err  # no library bar with progress off
 
 
 def test_finetune_runs_tsdae_on_the_chunks_before_the_rotation_is_fitted(tmp_path, tiny_model, monkeypatch):
