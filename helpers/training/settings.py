@@ -30,7 +30,9 @@ class TrainConfig:
     batch_sampler: Literal["no_duplicates", "batch_sampler"] = "no_duplicates"
     hard_negatives: int = 0  # negatives per question mined with the base model before training (0: none)
     corpus_rotation: bool = True  # rotate onto the corpus' principal directions first (training/rotation.py)
-    tsdae_steps: int = 0  # steps of TSDAE on the chunks before all else (training/adaptation.py; 0: none)
+    # Steps of TSDAE on the chunks before all else (training/adaptation.py; 0: none). Off: on MiniLM it cost
+    # 0.075 and 0.217 nDCG@10 on the team benchmarks' people's questions (benchmarks/bench_ablation.py).
+    tsdae_steps: int = 0
     use_query_prompt: bool = True
     eval_steps: int | None = None  # None: about `evals_per_run` evaluations spread over the run
     save_steps: int | None = None  # None: same as eval_steps (the best checkpoint must be a saved one)
