@@ -66,4 +66,3 @@ def adapt_to_corpus(model, passages: Sequence[str], steps: int, batch_size: int 
         logger.info(f"TSDAE: {trainer.state.global_step} steps on {len(data)} passages, loss (quarter means) "
                     f"{start:.3f} -> {end:.3f}")
     return {"steps": trainer.state.global_step, "passages": len(data), "loss_start": start, "loss_end": end}
-

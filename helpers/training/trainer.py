@@ -166,7 +166,7 @@ def finetune(
 
     store = run_store(run)
     passages = list(corpus.values())
-    if cfg.hard_negatives > 0:  # mined with the base: the rotation below leaves every cosine as it is
+    if cfg.hard_negatives > 0:  # mined with the base, before TSDAE; the rotation keeps every cosine
         pairs["train"] = with_hard_negatives(pairs["train"], model, passages, cfg.hard_negatives, store)
     if cfg.tsdae_steps:  # the adapted model is not the base the store holds vectors of
         adapt_to_corpus(model, passages, cfg.tsdae_steps, seed=cfg.seed, progress=progress)
