@@ -6,8 +6,9 @@
 
 Corpora are registered by name: ``sample`` (the kit's), ``pg250`` and ``pg1000`` (the PostgreSQL manual,
 ``benchmarks/corpora/build_manual.py``), and slices of the 10,000-page ``manuals-10000``
-(``benchmarks/corpora/build_manuals.py``): ``m1000`` (the files of ``pg1000``), ``m2500``, ``m5000`` and
-``m10000`` are its first PDFs, in order, up to that many pages, linked into a folder beside the runs.
+(``benchmarks/corpora/build_manuals.py``): ``m250`` (252 pages and 939 chunks, as ``pg250``), ``m1000`` (the
+files of ``pg1000``), ``m2500``, ``m5000`` and ``m10000`` are its first PDFs, in order, up to that many
+pages, linked into a folder beside the runs.
 
 Each corpus gets one ``python -m helpers run --pdfs <corpus> --profile smoke`` in its own process (peak
 memory is that process' maximum resident set size). Per-stage seconds come from the stage records
@@ -37,7 +38,8 @@ BENCH = Path(os.environ.get("KIT_BENCH_DIR", REPO / "data" / "downloads" / "benc
 CORPORA = {"sample": REPO / "data" / "sample", "pg250": BENCH / "pg15-manual-250",
            "pg1000": BENCH / "pg15-manual-1000"}
 MANUALS = BENCH / "manuals-10000"
-SLICES = {"m1000": 1000, "m2500": 2500, "m5000": 5000, "m10000": 10000}  # the first PDFs of MANUALS
+# the first PDFs of MANUALS, up to that many pages
+SLICES = {"m250": 250, "m1000": 1000, "m2500": 2500, "m5000": 5000, "m10000": 10000}
 STAGES = ["chunk", "questions", "train", "evaluate", "rag"]
 
 
