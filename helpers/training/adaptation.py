@@ -41,6 +41,7 @@ def adapt_to_corpus(model, passages: Sequence[str], steps: int, batch_size: int 
     mean loss of the first and last quarter."""
     import tempfile
 
+    import torch
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.losses import DenoisingAutoEncoderLoss
 
@@ -56,7 +57,8 @@ def adapt_to_corpus(model, passages: Sequence[str], steps: int, batch_size: int 
         args = SentenceTransformerTrainingArguments(
             output_dir=tmp, num_train_epochs=1, per_device_train_batch_size=batch_size,
             learning_rate=lr, lr_scheduler_type="constant", weight_decay=0.0, save_strategy="no",
-            logging_steps=1, report_to="none", seed=seed, disable_tqdm=not progress)
+            logging_steps=1, report_to="none", seed=seed, disable_tqdm=not progress,
+            dataloader_pin_memory=torch.cuda.is_available())
         trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=loss)
         quiet_progress(trainer, progress)
         trainer.train()

@@ -612,7 +612,7 @@ def test_deletion_noise_is_seeded_and_keeps_a_word():
     assert all(delete_words("one", random.Random(seed)) == "one" for seed in range(20))
 
 
-def test_tsdae_trains_the_encoder_on_passages_alone_for_one_epoch_at_most(tiny_model, capfd):
+def test_tsdae_trains_the_encoder_on_passages_alone_for_one_epoch_at_most(tiny_model, capfd, recwarn):
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -626,6 +626,7 @@ def test_tsdae_trains_the_encoder_on_passages_alone_for_one_epoch_at_most(tiny_m
     assert not torch.equal(before, model[0].auto_model.embeddings.word_embeddings.weight)
     assert adapt_to_corpus(model, passages, steps=50, batch_size=4)["steps"] == -(-len(passages) // 4)
     assert "Computing widget examples" not in capfd.readouterr().err  # no library bar with progress off
+    assert not [w for w in recwarn if "pin_memory" in str(w.message)]  # nothing to pin memory for on a CPU
 
 
 def test_finetune_runs_tsdae_on_the_chunks_before_the_rotation_is_fitted(tmp_path, tiny_model, monkeypatch):
