@@ -10,8 +10,8 @@ The guard: by default the kit saves α = 0.75 (``TrainConfig.merge_alphas = [0.7
 from the chunks they must find: they reward copying words and rose to α = 1 in every setting measured.
 Scored on people's questions instead (``benchmarks/bench_guard.py``: the Debian FAQ's 118 questions, on
 the FAQ alone and inside 260 pages of Debian documentation, MiniLM, smoke and workshop), nDCG@10 at full
-size for α = 0.75 vs α = 1 (base): 0.677 vs 0.689 (0.654), 0.689 vs 0.690 (0.654), 0.596 vs 0.592 (0.577)
-and 0.610 vs 0.602 (0.577): never more than 0.012 below the full fine-tune, above it where training
+size for α = 0.75 vs α = 1 (base): 0.677 vs 0.689 (0.654), 0.689 vs 0.690 (0.654), 0.591 vs 0.594 (0.577)
+and 0.604 vs 0.600 (0.577): never more than 0.012 below the full fine-tune, above it where training
 overshot, above the base at every dimension. On mpnet (768 wide, the docs corpus, smoke): 0.669 vs 0.675
 (0.630), above the base and the rotated base at every dimension (lowest 95% bound +0.000). A grid
 (``merge_alphas``) is still scored on validation and its best α up to ``merge_max_alpha`` kept, ties to
